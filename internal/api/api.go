@@ -1,0 +1,413 @@
+// Package api turns API Gateway HTTP API (payload 2.0) events into calls of the
+// session service and its results into responses.
+//
+// Errors map to responses in one place (errorResponse): 4xx bodies say what was
+// wrong, 5xx bodies are generic and the detail goes to the log.
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/example/sessions/internal/password"
+	"github.com/example/sessions/internal/session"
+)
+
+// MaxBodyBytes bounds request bodies; ours are a few hundred bytes.
+const MaxBodyBytes = 8 << 10
+
+// Cookie transport settings.
+const (
+	// CookieName is the refresh-token cookie. The __Secure- prefix makes browsers
+	// refuse it unless it is Secure (set over HTTPS or on localhost).
+	CookieName = "__Secure-refresh_token"
+	// CookiePath limits the cookie to the auth routes.
+	CookiePath = "/auth"
+	// TransportHeader selects the cookie transport; being a custom header, a
+	// cross-site form cannot send it, which is the CSRF guard of refresh and logout.
+	TransportHeader = "x-session-transport"
+)
+
+// Handlers serves the HTTP routes.
+type Handlers struct {
+	svc  *session.Service
+	jwks []byte
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// New returns the route handlers.
+func New(svc *session.Service, jwks []byte, log *slog.Logger, now func() time.Time) *Handlers {
+	if now == nil {
+		now = time.Now
+	}
+	return &Handlers{svc: svc, jwks: jwks, log: log, now: now}
+}
+
+// Request and response bodies.
+type (
+	loginRequest struct {
+		Username *string `json:"username"`
+		Password *string `json:"password"`
+	}
+	refreshRequest struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	logoutRequest struct {
+		RefreshToken string `json:"refresh_token"`
+		Scope        string `json:"scope"`
+	}
+	tokenResponse struct {
+		AccessToken      string `json:"access_token"`
+		TokenType        string `json:"token_type"`
+		ExpiresIn        int64  `json:"expires_in"`
+		RefreshToken     string `json:"refresh_token,omitempty"`
+		RefreshExpiresIn int64  `json:"refresh_expires_in"`
+		SessionID        string `json:"session_id"`
+		SessionExpiresAt string `json:"session_expires_at"`
+	}
+)
+
+// Login is POST /auth/login.
+func (h *Handlers) Login(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return h.serve(ctx, req, func(ctx context.Context) (events.APIGatewayV2HTTPResponse, error) {
+		cookieMode, err := transport(req)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		var body loginRequest
+		if err := decodeJSON(req, &body, true); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		if body.Username == nil || body.Password == nil || *body.Username == "" || *body.Password == "" {
+			return events.APIGatewayV2HTTPResponse{}, badRequest("username and password are required")
+		}
+		g, err := h.svc.Login(ctx, *body.Username, *body.Password, session.Client{
+			UserAgent: req.RequestContext.HTTP.UserAgent, IP: req.RequestContext.HTTP.SourceIP,
+		})
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		return h.grantResponse(g, cookieMode), nil
+	})
+}
+
+// Refresh is POST /auth/refresh.
+func (h *Handlers) Refresh(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return h.serve(ctx, req, func(ctx context.Context) (events.APIGatewayV2HTTPResponse, error) {
+		var body refreshRequest
+		tok, cookieMode, err := refreshToken(req, &body, func() string { return body.RefreshToken })
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		g, err := h.svc.Refresh(ctx, tok)
+		if errors.Is(err, session.ErrInvalidGrant) && cookieMode {
+			resp := errorBody(http.StatusUnauthorized, "invalid_grant", "the refresh token is invalid, expired or revoked")
+			resp.Cookies = []string{clearCookie()}
+			return resp, nil
+		}
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		return h.grantResponse(g, cookieMode), nil
+	})
+}
+
+// Logout is POST /auth/logout: 204 whether or not the token was known.
+func (h *Handlers) Logout(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return h.serve(ctx, req, func(ctx context.Context) (events.APIGatewayV2HTTPResponse, error) {
+		var body logoutRequest
+		tok, cookieMode, err := refreshToken(req, &body, func() string { return body.RefreshToken })
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		if body.Scope != "" && body.Scope != "all" && body.Scope != "session" {
+			return events.APIGatewayV2HTTPResponse{}, badRequest(`scope must be "session" or "all"`)
+		}
+		if err := h.svc.Logout(ctx, tok, body.Scope == "all"); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
+		resp := events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: noStore()}
+		if cookieMode {
+			resp.Cookies = []string{clearCookie()}
+		}
+		return resp, nil
+	})
+}
+
+// Me is GET /me: the example of a protected route. It reads the principal the
+// authorizer put in the request context.
+func (h *Handlers) Me(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return h.serve(ctx, req, func(ctx context.Context) (events.APIGatewayV2HTTPResponse, error) {
+		var lambda map[string]any
+		if req.RequestContext.Authorizer != nil {
+			lambda = req.RequestContext.Authorizer.Lambda
+		}
+		sub, _ := lambda["sub"].(string)
+		sid, _ := lambda["sid"].(string)
+		scope, _ := lambda["scope"].(string)
+		if sub == "" || sid == "" {
+			return errorBody(http.StatusUnauthorized, "unauthorized", "no authorizer context"), nil
+		}
+		return jsonResponse(http.StatusOK, map[string]string{"sub": sub, "sid": sid, "scope": scope}, noStore()), nil
+	})
+}
+
+// JWKS is GET /.well-known/jwks.json.
+func (h *Handlers) JWKS(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return events.APIGatewayV2HTTPResponse{
+		StatusCode: http.StatusOK,
+		Headers: map[string]string{
+			"Content-Type": "application/json",
+			// Short enough that a rotated-in key is seen before it signs anything
+			// (prepend it to the key set at least this long before it becomes first).
+			"Cache-Control": "public, max-age=300",
+		},
+		Body: string(h.jwks),
+	}, nil
+}
+
+func (h *Handlers) grantResponse(g *session.Grant, cookieMode bool) events.APIGatewayV2HTTPResponse {
+	now := h.now()
+	body := tokenResponse{
+		AccessToken:      g.AccessToken,
+		TokenType:        "Bearer",
+		ExpiresIn:        seconds(g.AccessExp.Sub(now)),
+		RefreshExpiresIn: seconds(g.RefreshExp.Sub(now)),
+		SessionID:        g.SessionID,
+		SessionExpiresAt: g.SessionExp.UTC().Format(time.RFC3339),
+	}
+	resp := jsonResponse(http.StatusOK, body, noStore())
+	if cookieMode {
+		resp.Cookies = []string{fmt.Sprintf("%s=%s; Path=%s; Max-Age=%d; HttpOnly; Secure; SameSite=Strict",
+			CookieName, g.RefreshToken, CookiePath, body.RefreshExpiresIn)}
+		return resp
+	}
+	body.RefreshToken = g.RefreshToken
+	return jsonResponse(http.StatusOK, body, noStore())
+}
+
+func seconds(d time.Duration) int64 { return max(0, int64(d/time.Second)) }
+
+func clearCookie() string {
+	return fmt.Sprintf("%s=; Path=%s; Max-Age=0; HttpOnly; Secure; SameSite=Strict", CookieName, CookiePath)
+}
+
+// transport reports whether the request asks for the cookie transport.
+func transport(req events.APIGatewayV2HTTPRequest) (bool, error) {
+	v, ok := header(req, TransportHeader)
+	switch {
+	case !ok:
+		return false, nil
+	case strings.EqualFold(strings.TrimSpace(v), "cookie"):
+		return true, nil
+	default:
+		return false, badRequest(TransportHeader + ` must be "cookie" when present`)
+	}
+}
+
+// refreshToken finds the refresh token of a refresh or logout request. The rule:
+// with the cookie transport header the token comes from the cookie only and a body
+// token is refused; without it the token comes from the body only, and a request that
+// carries just the cookie is refused as a possible cross-site request.
+func refreshToken(req events.APIGatewayV2HTTPRequest, body any, fromBody func() string) (string, bool, error) {
+	cookieMode, err := transport(req)
+	if err != nil {
+		return "", false, err
+	}
+	if err := decodeJSON(req, body, !cookieMode); err != nil {
+		return "", false, err
+	}
+	cookie, hasCookie := cookieValue(req.Cookies, CookieName)
+	if cookieMode {
+		if fromBody() != "" {
+			return "", true, badRequest("send the refresh token in the cookie or in the body, not both")
+		}
+		if !hasCookie || cookie == "" {
+			return "", true, &requestError{http.StatusUnauthorized, "invalid_grant", "no refresh token cookie"}
+		}
+		return cookie, true, nil
+	}
+	if fromBody() == "" {
+		if hasCookie {
+			return "", false, &requestError{http.StatusForbidden, "csrf_header_required",
+				"a request that uses the refresh cookie must send " + TransportHeader + ": cookie"}
+		}
+		return "", false, badRequest("refresh_token is required")
+	}
+	return fromBody(), false, nil
+}
+
+func cookieValue(cookies []string, name string) (string, bool) {
+	found, value := false, ""
+	for _, c := range cookies {
+		for part := range strings.SplitSeq(c, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if ok && k == name {
+				if found && v != value {
+					return "", true // two different values: trust neither
+				}
+				found, value = true, v
+			}
+		}
+	}
+	return value, found
+}
+
+func header(req events.APIGatewayV2HTTPRequest, name string) (string, bool) {
+	if v, ok := req.Headers[name]; ok {
+		return v, true
+	}
+	for k, v := range req.Headers {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// decodeJSON reads a JSON object body into v, refusing unknown fields, trailing data,
+// oversized bodies and non-JSON content types. An empty body is allowed only when
+// !required (cookie-mode refresh and logout send none).
+func decodeJSON(req events.APIGatewayV2HTTPRequest, v any, required bool) error {
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		if base64.StdEncoding.DecodedLen(len(req.Body)) > 2*MaxBodyBytes {
+			return &requestError{http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes)}
+		}
+		b, err := base64.StdEncoding.DecodeString(req.Body)
+		if err != nil {
+			return badRequest("the body is not valid base64")
+		}
+		body = b
+	}
+	if len(body) > MaxBodyBytes {
+		return &requestError{http.StatusRequestEntityTooLarge, "payload_too_large", fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes)}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if required {
+			return badRequest("a JSON body is required")
+		}
+		return nil
+	}
+	ct, _ := header(req, "content-type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return &requestError{http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be application/json"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("the body is not the expected JSON object: " + jsonProblem(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("the body has data after the JSON object")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing the input.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q must be %s", te.Field, te.Type)
+	case errors.As(err, &se):
+		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	return "malformed JSON"
+}
+
+// requestError is a 4xx answer decided by this package.
+type requestError struct {
+	status        int
+	code, message string
+}
+
+func (e *requestError) Error() string { return e.code + ": " + e.message }
+
+func badRequest(msg string) error {
+	return &requestError{http.StatusBadRequest, "invalid_request", msg}
+}
+
+// serve runs fn with a deadline short of the Lambda's, so a slow DynamoDB still gets
+// a 503 answer rather than a timeout, recovers panics, and maps errors to responses.
+func (h *Handlers) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest, fn func(context.Context) (events.APIGatewayV2HTTPResponse, error)) (resp events.APIGatewayV2HTTPResponse, _ error) {
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-500*time.Millisecond))
+		defer cancel()
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			h.log.ErrorContext(ctx, "panic in handler", "route", req.RouteKey, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			resp = errorBody(http.StatusInternalServerError, "internal_error", "internal error")
+		}
+	}()
+	resp, err := fn(ctx)
+	if err != nil {
+		return h.errorResponse(ctx, req, err), nil
+	}
+	return resp, nil
+}
+
+// errorResponse is the one place that maps errors to HTTP answers.
+func (h *Handlers) errorResponse(ctx context.Context, req events.APIGatewayV2HTTPRequest, err error) events.APIGatewayV2HTTPResponse {
+	var re *requestError
+	var te *session.ThrottledError
+	switch {
+	case errors.As(err, &re):
+		return errorBody(re.status, re.code, re.message)
+	case errors.As(err, &te):
+		resp := errorBody(http.StatusTooManyRequests, "too_many_attempts", "too many failed logins; try again later")
+		resp.Headers["Retry-After"] = strconv.FormatInt(max(1, int64((te.RetryAfter+time.Second-1)/time.Second)), 10)
+		return resp
+	case errors.Is(err, session.ErrInvalidCredentials):
+		return errorBody(http.StatusUnauthorized, "invalid_credentials", "the username or password is incorrect")
+	case errors.Is(err, session.ErrInvalidGrant):
+		return errorBody(http.StatusUnauthorized, "invalid_grant", "the refresh token is invalid, expired or revoked")
+	case errors.Is(err, password.ErrTooLong), errors.Is(err, password.ErrBadUsername):
+		return errorBody(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, session.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		h.log.ErrorContext(ctx, "storage unavailable", "route", req.RouteKey, "err", err)
+		resp := errorBody(http.StatusServiceUnavailable, "temporarily_unavailable", "the service is temporarily unavailable; try again")
+		resp.Headers["Retry-After"] = "1"
+		return resp
+	default:
+		h.log.ErrorContext(ctx, "internal error", "route", req.RouteKey, "err", err)
+		return errorBody(http.StatusInternalServerError, "internal_error", "internal error")
+	}
+}
+
+func errorBody(status int, code, msg string) events.APIGatewayV2HTTPResponse {
+	return jsonResponse(status, map[string]string{"error": code, "message": msg}, noStore())
+}
+
+func noStore() map[string]string {
+	return map[string]string{"Cache-Control": "no-store", "Pragma": "no-cache"}
+}
+
+func jsonResponse(status int, v any, headers map[string]string) events.APIGatewayV2HTTPResponse {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal_error","message":"internal error"}`)
+	}
+	headers["Content-Type"] = "application/json"
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: headers, Body: string(b)}
+}

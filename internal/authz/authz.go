@@ -1,0 +1,194 @@
+// Package authz is the Lambda authorizer: it verifies the access token and checks the
+// session and the user's token version in DynamoDB on every protected request.
+//
+// It fails closed: a storage error, a missing item or anything unexpected is a deny,
+// logged with its reason. It never logs the token.
+package authz
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/example/sessions/internal/ddb"
+	"github.com/example/sessions/internal/token"
+)
+
+// State reads what a decision needs; *ddb.Store implements it.
+type State interface {
+	GetAuthState(ctx context.Context, sid, uid string) (*ddb.Session, *ddb.User, error)
+	GetSession(ctx context.Context, sid string) (*ddb.Session, error)
+}
+
+// Principal is an allowed caller, handed to the route as the authorizer context.
+type Principal struct {
+	Subject string
+	Session string
+	Scope   string
+}
+
+// Authorizer decides protected requests.
+type Authorizer struct {
+	verifier *token.Verifier
+	state    State
+	now      func() time.Time
+	log      *slog.Logger
+	cache    *versionCache // nil unless TOKEN_VERSION_CACHE_TTL > 0
+}
+
+// New builds an Authorizer. A positive cacheTTL keeps users' token versions in the
+// container for that long, so most requests read only the session item; a
+// "log out everywhere" then takes up to cacheTTL to reach this container (a single
+// logout is still immediate, since the session is always read).
+func New(v *token.Verifier, st State, now func() time.Time, log *slog.Logger, cacheTTL time.Duration) *Authorizer {
+	a := &Authorizer{verifier: v, state: st, now: now, log: log}
+	if cacheTTL > 0 {
+		a.cache = &versionCache{ttl: cacheTTL, m: map[string]cachedUser{}}
+	}
+	return a
+}
+
+// Handle is the Lambda handler (HTTP API, payload 2.0, simple responses).
+func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+	raw := ""
+	if len(ev.IdentitySource) > 0 {
+		raw = ev.IdentitySource[0]
+	} else {
+		raw = ev.Headers["authorization"]
+	}
+	p, err := a.Authorize(ctx, raw)
+	if err != nil {
+		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
+	}
+	return events.APIGatewayV2CustomAuthorizerSimpleResponse{
+		IsAuthorized: true,
+		Context:      map[string]any{"sub": p.Subject, "sid": p.Session, "scope": p.Scope},
+	}, nil
+}
+
+// Deny reasons, as logged.
+var (
+	errNoBearer  = errors.New("no bearer token")
+	errNoSession = errors.New("session or user not found")
+)
+
+// Authorize checks an Authorization header value and returns the principal, or an
+// error saying why it is denied.
+func (a *Authorizer) Authorize(ctx context.Context, header string) (*Principal, error) {
+	tok, ok := bearer(header)
+	if !ok {
+		return nil, a.deny(ctx, errNoBearer, "")
+	}
+	c, err := a.verifier.Verify(tok)
+	if err != nil {
+		return nil, a.deny(ctx, err, "")
+	}
+	now := a.now()
+	sess, user, err := a.load(ctx, c.SID, c.Subject, now)
+	if err != nil {
+		return nil, a.deny(ctx, err, c.Subject)
+	}
+	if reason := Decide(c, sess, user, now); reason != "" {
+		return nil, a.deny(ctx, errors.New(reason), c.Subject)
+	}
+	return &Principal{Subject: c.Subject, Session: c.SID, Scope: c.Scope}, nil
+}
+
+// Decide returns "" if the verified claims are backed by a live session and the
+// user's current token version, or the reason they are not.
+func Decide(c *token.Claims, sess *ddb.Session, user *ddb.User, now time.Time) string {
+	switch {
+	case sess.UserID != c.Subject || user.ID != c.Subject:
+		return "session belongs to another user"
+	case sess.Revoked():
+		return "session revoked"
+	case !sess.Live(now):
+		return "session expired"
+	case user.Disabled:
+		return "user disabled"
+	case user.Ver != *c.Ver:
+		return "token version is not current"
+	}
+	return ""
+}
+
+func (a *Authorizer) load(ctx context.Context, sid, uid string, now time.Time) (*ddb.Session, *ddb.User, error) {
+	if a.cache != nil {
+		if u, ok := a.cache.get(uid, now); ok {
+			sess, err := a.state.GetSession(ctx, sid)
+			if errors.Is(err, ddb.ErrNotFound) {
+				return nil, nil, errNoSession
+			}
+			return sess, u, err
+		}
+	}
+	sess, user, err := a.state.GetAuthState(ctx, sid, uid)
+	if errors.Is(err, ddb.ErrNotFound) {
+		return nil, nil, errNoSession
+	}
+	if err == nil && a.cache != nil {
+		a.cache.put(user, now)
+	}
+	return sess, user, err
+}
+
+func (a *Authorizer) deny(ctx context.Context, err error, uid string) error {
+	level := slog.LevelInfo
+	if errors.Is(err, ddb.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		level = slog.LevelError // failing closed on a fault is worth an alarm
+	}
+	attrs := []any{"decision", "deny", "reason", err.Error()}
+	if uid != "" {
+		attrs = append(attrs, "uid", uid)
+	}
+	a.log.Log(ctx, level, "authorizer denied", attrs...)
+	return err
+}
+
+// bearer extracts the token of an "Authorization: Bearer <token>" value.
+func bearer(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	t := strings.TrimSpace(h[len(prefix):])
+	return t, t != ""
+}
+
+type cachedUser struct {
+	user    *ddb.User
+	fetched time.Time
+}
+
+// versionCache is a small per-container cache of token records.
+type versionCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]cachedUser
+}
+
+const maxCachedUsers = 10000
+
+func (c *versionCache) get(uid string, now time.Time) (*ddb.User, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[uid]
+	if !ok || now.Sub(e.fetched) >= c.ttl || now.Before(e.fetched) {
+		return nil, false
+	}
+	return e.user, true
+}
+
+func (c *versionCache) put(u *ddb.User, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxCachedUsers {
+		clear(c.m) // crude but bounded; a container sees few distinct users
+	}
+	c.m[u.ID] = cachedUser{user: u, fetched: now}
+}

@@ -1,0 +1,238 @@
+package ddb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+func sessionItem(s *Session) map[string]types.AttributeValue {
+	item := sessionKey(s.ID)
+	item["user_id"] = str(s.UserID)
+	item["ver"] = num(s.Ver)
+	if s.Scope != "" {
+		item["scope"] = str(s.Scope)
+	}
+	item["cur"] = bin(s.Cur)
+	item["gen"] = num(s.Gen)
+	item["idle_exp"] = num(s.IdleExp.Unix())
+	item["abs_exp"] = num(s.AbsExp.Unix())
+	item["ttl"] = num(minTime(s.IdleExp, s.AbsExp).Unix())
+	item["created_at"] = num(s.CreatedAt.Unix())
+	item["last_used"] = num(s.LastUsed.Unix())
+	if s.UserAgent != "" {
+		item["ua"] = str(s.UserAgent)
+	}
+	if s.IP != "" {
+		item["ip"] = str(s.IP)
+	}
+	return item
+}
+
+func parseSession(item map[string]types.AttributeValue) *Session {
+	pk := getS(item, "pk")
+	if len(pk) < 2 {
+		return nil
+	}
+	return &Session{
+		ID:           pk[2:],
+		UserID:       getS(item, "user_id"),
+		Ver:          getN(item, "ver"),
+		Scope:        getS(item, "scope"),
+		Cur:          getB(item, "cur"),
+		Prev:         getB(item, "prev"),
+		RotatedAt:    time.UnixMilli(getN(item, "rotated_at")),
+		Gen:          getN(item, "gen"),
+		IdleExp:      unix(getN(item, "idle_exp")),
+		AbsExp:       unix(getN(item, "abs_exp")),
+		CreatedAt:    unix(getN(item, "created_at")),
+		LastUsed:     unix(getN(item, "last_used")),
+		UserAgent:    getS(item, "ua"),
+		IP:           getS(item, "ip"),
+		RevokedAt:    unix(getN(item, "revoked_at")),
+		RevokeReason: getS(item, "revoke_reason"),
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// CreateSession writes a new session for the login record it was authenticated
+// against, in one transaction that also clears the record's failure counter. The
+// transaction fails with ErrStale if the record's token version or password hash
+// changed since it was read: a "log out everywhere" or a password change that races
+// this login wins, and no session with the old version survives it.
+func (s *Store) CreateSession(ctx context.Context, sess *Session, login *Login) error {
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		ReturnConsumedCapacity: total,
+		TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{
+				TableName:           s.table,
+				Item:                sessionItem(sess),
+				ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			}},
+			{Update: &types.Update{
+				TableName:           s.table,
+				Key:                 loginKey(login.Name),
+				UpdateExpression:    aws.String("REMOVE fails, last_fail"),
+				ConditionExpression: aws.String("uid = :uid AND ver = :ver AND pwhash = :h"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":uid": str(login.UID), ":ver": num(login.Ver), ":h": str(login.PwHash),
+				},
+			}},
+		},
+	})
+	if err == nil {
+		return nil
+	}
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for i, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) != "ConditionalCheckFailed" {
+				continue
+			}
+			if i == 0 {
+				return fmt.Errorf("ddb create session: %w", ErrExists)
+			}
+			return fmt.Errorf("ddb create session: %w", ErrStale)
+		}
+	}
+	return classify("create session", err)
+}
+
+// RotateInput describes one refresh-token rotation.
+type RotateInput struct {
+	SessionID string
+	Presented []byte // hash of the token the client sent
+	Next      []byte // hash of the child token
+	Now       time.Time
+	IdleExp   time.Time // new idle deadline
+	AbsExp    time.Time // the session's absolute deadline (for the TTL attribute)
+}
+
+// RotateConflict is returned by Rotate when the condition failed on an existing item.
+// Old is the item as it was, so the caller can tell a retry, a grace-window replay,
+// theft and expiry apart without another read.
+type RotateConflict struct{ Old *Session }
+
+func (e *RotateConflict) Error() string { return "ddb rotate: condition failed" }
+
+// Rotate replaces the session's current refresh-token hash with Next and slides the
+// idle deadline, in one conditional UpdateItem: the presented hash must be current,
+// the session unrevoked and inside both deadlines. It returns the updated session; on
+// a failed condition a *RotateConflict carrying the old item (ReturnValuesOnCondition
+// CheckFailure=ALL_OLD, same round trip), or ErrNotFound if there is no such session.
+func (s *Store) Rotate(ctx context.Context, in RotateInput) (*Session, error) {
+	now := in.Now.Unix()
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:              s.table,
+		Key:                    sessionKey(in.SessionID),
+		ReturnConsumedCapacity: total,
+		UpdateExpression: aws.String("SET prev = cur, cur = :next, rotated_at = :ms, gen = gen + :one, " +
+			"idle_exp = :idle, #ttl = :ttl, last_used = :now"),
+		ConditionExpression:                 aws.String("cur = :presented AND attribute_not_exists(revoked_at) AND idle_exp > :now AND abs_exp > :now"),
+		ExpressionAttributeNames:            map[string]string{"#ttl": "ttl"},
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":next":      bin(in.Next),
+			":presented": bin(in.Presented),
+			":ms":        num(in.Now.UnixMilli()),
+			":one":       num(1),
+			":idle":      num(in.IdleExp.Unix()),
+			":ttl":       num(minTime(in.IdleExp, in.AbsExp).Unix()),
+			":now":       num(now),
+		},
+	})
+	if err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			if len(ccf.Item) == 0 {
+				return nil, fmt.Errorf("ddb rotate: %w", ErrNotFound)
+			}
+			return nil, &RotateConflict{Old: parseSession(ccf.Item)}
+		}
+		return nil, classify("rotate", err)
+	}
+	return parseSession(out.Attributes), nil
+}
+
+// RevokeSession marks a session revoked. With a non-nil hash the session must hold
+// it as its current or previous refresh token (logout proves possession); a nil hash
+// revokes unconditionally (theft detected, log out everywhere, admin). Revoking twice
+// keeps the first time and reason. It returns the session, or ErrNotFound.
+func (s *Store) RevokeSession(ctx context.Context, sid string, hash []byte, reason string, now time.Time) (*Session, error) {
+	cond := "attribute_exists(pk)"
+	values := map[string]types.AttributeValue{":now": num(now.Unix()), ":r": str(reason)}
+	if hash != nil {
+		cond += " AND (cur = :h OR prev = :h)"
+		values[":h"] = bin(hash)
+	}
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 s.table,
+		Key:                       sessionKey(sid),
+		ReturnConsumedCapacity:    total,
+		UpdateExpression:          aws.String("SET revoked_at = if_not_exists(revoked_at, :now), revoke_reason = if_not_exists(revoke_reason, :r)"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return nil, classify("revoke session", err)
+	}
+	return parseSession(out.Attributes), nil
+}
+
+// GetSession reads a session with a strongly consistent read.
+func (s *Store) GetSession(ctx context.Context, sid string) (*Session, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: s.table, Key: sessionKey(sid), ConsistentRead: aws.Bool(true), ReturnConsumedCapacity: total,
+	})
+	if err != nil {
+		return nil, classify("get session", err)
+	}
+	if len(out.Item) == 0 {
+		return nil, fmt.Errorf("ddb get session: %w", ErrNotFound)
+	}
+	return parseSession(out.Item), nil
+}
+
+// ListUserSessions returns the IDs of a user's sessions, newest first, from the GSI.
+// The GSI is eventually consistent: a session created in the last moment may be
+// missing, which is why revocation never depends on it alone (see RevokeUser).
+func (s *Store) ListUserSessions(ctx context.Context, uid string) ([]string, error) {
+	var ids []string
+	var start map[string]types.AttributeValue
+	for {
+		out, err := s.api.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 s.table,
+			IndexName:                 aws.String(UserIndex),
+			KeyConditionExpression:    aws.String("user_id = :u"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(uid)},
+			ScanIndexForward:          aws.Bool(false),
+			ExclusiveStartKey:         start,
+			ReturnConsumedCapacity:    total,
+		})
+		if err != nil {
+			return nil, classify("list sessions", err)
+		}
+		for _, item := range out.Items {
+			if pk := getS(item, "pk"); len(pk) > 2 {
+				ids = append(ids, pk[2:])
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return ids, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}

@@ -1,0 +1,231 @@
+package ddb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+func parseLogin(name string, item map[string]types.AttributeValue) *Login {
+	return &Login{
+		Name:     name,
+		UID:      getS(item, "uid"),
+		PwHash:   getS(item, "pwhash"),
+		Ver:      getN(item, "ver"),
+		Scope:    getS(item, "scope"),
+		Disabled: getBool(item, "disabled"),
+		Fails:    getN(item, "fails"),
+		LastFail: unix(getN(item, "last_fail")),
+	}
+}
+
+func parseUser(item map[string]types.AttributeValue) *User {
+	pk := getS(item, "pk")
+	if len(pk) < 2 {
+		return nil
+	}
+	return &User{ID: pk[2:], Name: getS(item, "name"), Ver: getN(item, "ver"), Disabled: getBool(item, "disabled")}
+}
+
+// GetLogin reads the login record of a normalised username. The read is eventually
+// consistent (half the cost): CreateSession's condition re-checks the version and
+// hash it relied on, so a stale read can never open a session. It returns ErrNotFound
+// when there is no item at all; a stub (failures only) has an empty UID.
+func (s *Store) GetLogin(ctx context.Context, name string) (*Login, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: s.table, Key: loginKey(name), ReturnConsumedCapacity: total,
+	})
+	if err != nil {
+		return nil, classify("get login", err)
+	}
+	if len(out.Item) == 0 {
+		return nil, fmt.Errorf("ddb get login: %w", ErrNotFound)
+	}
+	return parseLogin(name, out.Item), nil
+}
+
+// RecordLoginFailure counts one failed attempt for name. restart begins a new count
+// (the previous failures are old enough to forget). For a name with no account the
+// record is a stub that expires by TTL at stubExpiry; it never touches a real account
+// created in between.
+func (s *Store) RecordLoginFailure(ctx context.Context, name string, known, restart bool, now, stubExpiry time.Time) error {
+	expr := "SET fails = if_not_exists(fails, :zero) + :one, last_fail = :now"
+	if restart {
+		expr = "SET fails = :one, last_fail = :now"
+	}
+	values := map[string]types.AttributeValue{":one": num(1), ":now": num(now.Unix())}
+	if !restart {
+		values[":zero"] = num(0)
+	}
+	var names map[string]string
+	cond := "attribute_exists(uid)"
+	if !known {
+		expr += ", #ttl = :ttl"
+		values[":ttl"] = num(stubExpiry.Unix())
+		names = map[string]string{"#ttl": "ttl"}
+		cond = "attribute_not_exists(uid)"
+	}
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 s.table,
+		Key:                       loginKey(name),
+		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ReturnConsumedCapacity:    total,
+	})
+	if err != nil {
+		return classify("record login failure", err)
+	}
+	return nil
+}
+
+// GetAuthState reads a session and its user's token record in one strongly consistent
+// BatchGetItem: one round trip, and a logout or version bump that has returned is
+// seen at once. Unprocessed keys count as unavailable, so the caller fails closed.
+func (s *Store) GetAuthState(ctx context.Context, sid, uid string) (*Session, *User, error) {
+	out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+		ReturnConsumedCapacity: total,
+		RequestItems: map[string]types.KeysAndAttributes{
+			*s.table: {
+				Keys:           []map[string]types.AttributeValue{sessionKey(sid), userKey(uid)},
+				ConsistentRead: aws.Bool(true),
+			},
+		},
+	})
+	if err != nil {
+		return nil, nil, classify("get auth state", err)
+	}
+	if len(out.UnprocessedKeys) > 0 {
+		return nil, nil, fmt.Errorf("ddb get auth state: %w: unprocessed keys", ErrUnavailable)
+	}
+	var sess *Session
+	var user *User
+	for _, item := range out.Responses[*s.table] {
+		switch pk := getS(item, "pk"); {
+		case pk == "s#"+sid:
+			sess = parseSession(item)
+		case pk == "u#"+uid:
+			user = parseUser(item)
+		}
+	}
+	if sess == nil || user == nil {
+		return nil, nil, fmt.Errorf("ddb get auth state: %w", ErrNotFound)
+	}
+	return sess, user, nil
+}
+
+// GetUser reads a user's token record with a strongly consistent read.
+func (s *Store) GetUser(ctx context.Context, uid string) (*User, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: s.table, Key: userKey(uid), ConsistentRead: aws.Bool(true), ReturnConsumedCapacity: total,
+	})
+	if err != nil {
+		return nil, classify("get user", err)
+	}
+	if len(out.Item) == 0 {
+		return nil, fmt.Errorf("ddb get user: %w", ErrNotFound)
+	}
+	return parseUser(out.Item), nil
+}
+
+// CreateUser writes a new account: its login record (replacing a failures-only stub)
+// and its token record, in one transaction. ErrExists if the name is taken.
+func (s *Store) CreateUser(ctx context.Context, l *Login) error {
+	login := loginKey(l.Name)
+	login["uid"] = str(l.UID)
+	login["pwhash"] = str(l.PwHash)
+	login["ver"] = num(l.Ver)
+	if l.Scope != "" {
+		login["scope"] = str(l.Scope)
+	}
+	user := userKey(l.UID)
+	user["name"] = str(l.Name)
+	user["ver"] = num(l.Ver)
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		ReturnConsumedCapacity: total,
+		TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: s.table, Item: login, ConditionExpression: aws.String("attribute_not_exists(uid)")}},
+			{Put: &types.Put{TableName: s.table, Item: user, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		},
+	})
+	if err != nil {
+		var tce *types.TransactionCanceledException
+		if errors.As(err, &tce) {
+			return fmt.Errorf("ddb create user %s: %w", l.Name, ErrExists)
+		}
+		return classify("create user", err)
+	}
+	return nil
+}
+
+// BumpVersion raises a user's token version by one, on the token record and on the
+// login record's copy together, and optionally sets a new password hash. Every access
+// token minted before it is then refused by the authorizer, and every login that read
+// the old version fails its CreateSession condition. It returns the new version.
+func (s *Store) BumpVersion(ctx context.Context, uid string, newPwHash string) (int64, error) {
+	user, err := s.GetUser(ctx, uid)
+	if err != nil {
+		return 0, err
+	}
+	loginExpr := "SET ver = :next"
+	values := map[string]types.AttributeValue{":next": num(user.Ver + 1), ":ver": num(user.Ver), ":uid": str(uid)}
+	if newPwHash != "" {
+		loginExpr += ", pwhash = :h REMOVE fails, last_fail"
+		values[":h"] = str(newPwHash)
+	}
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		ReturnConsumedCapacity: total,
+		TransactItems: []types.TransactWriteItem{
+			{Update: &types.Update{
+				TableName: s.table, Key: userKey(uid),
+				UpdateExpression:          aws.String("SET ver = :next"),
+				ConditionExpression:       aws.String("ver = :ver"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":next": values[":next"], ":ver": values[":ver"]},
+			}},
+			{Update: &types.Update{
+				TableName: s.table, Key: loginKey(user.Name),
+				UpdateExpression:          aws.String(loginExpr),
+				ConditionExpression:       aws.String("uid = :uid"),
+				ExpressionAttributeValues: values,
+			}},
+		},
+	})
+	if err != nil {
+		var tce *types.TransactionCanceledException
+		if errors.As(err, &tce) {
+			return 0, fmt.Errorf("ddb bump version: %w", ErrStale)
+		}
+		return 0, classify("bump version", err)
+	}
+	return user.Ver + 1, nil
+}
+
+// SetDisabled disables or enables an account on both records.
+func (s *Store) SetDisabled(ctx context.Context, uid string, disabled bool) error {
+	user, err := s.GetUser(ctx, uid)
+	if err != nil {
+		return err
+	}
+	v := &types.AttributeValueMemberBOOL{Value: disabled}
+	update := func(k map[string]types.AttributeValue) *types.Update {
+		return &types.Update{
+			TableName: s.table, Key: k,
+			UpdateExpression:          aws.String("SET disabled = :d"),
+			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":d": v},
+		}
+	}
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{{Update: update(userKey(uid))}, {Update: update(loginKey(user.Name))}},
+	})
+	if err != nil {
+		return classify("set disabled", err)
+	}
+	return nil
+}

@@ -1,0 +1,402 @@
+// Package session is the domain logic: log in, rotate refresh tokens, log out.
+//
+// It knows nothing of HTTP; internal/api translates requests and errors. Time comes
+// from an injected clock so tests can drive deadlines and the reuse grace window.
+package session
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/example/sessions/internal/ddb"
+	"github.com/example/sessions/internal/password"
+	"github.com/example/sessions/internal/token"
+)
+
+// Store is what the service needs from storage; *ddb.Store implements it.
+type Store interface {
+	GetLogin(ctx context.Context, name string) (*ddb.Login, error)
+	RecordLoginFailure(ctx context.Context, name string, known, restart bool, now, stubExpiry time.Time) error
+	CreateSession(ctx context.Context, s *ddb.Session, l *ddb.Login) error
+	Rotate(ctx context.Context, in ddb.RotateInput) (*ddb.Session, error)
+	RevokeSession(ctx context.Context, sid string, hash []byte, reason string, now time.Time) (*ddb.Session, error)
+	BumpVersion(ctx context.Context, uid, newPwHash string) (int64, error)
+	ListUserSessions(ctx context.Context, uid string) ([]string, error)
+}
+
+// Errors the HTTP layer maps to responses.
+var (
+	ErrInvalidCredentials = errors.New("session: invalid credentials")
+	ErrInvalidGrant       = errors.New("session: invalid grant")
+	ErrUnavailable        = ddb.ErrUnavailable
+)
+
+// ThrottledError says a username is cooling down after repeated failures.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("session: too many failed logins, retry after %s", e.RetryAfter)
+}
+
+// Policy holds lifetimes and the failed-login throttle.
+type Policy struct {
+	AccessTTL time.Duration // access-token lifetime
+	IdleTTL   time.Duration // refresh idle lifetime, slides on refresh
+	MaxAge    time.Duration // absolute session lifetime
+	Grace     time.Duration // reuse grace of the previous refresh token
+
+	MaxFailures   int64         // failures before the first cool-down
+	Lockout       time.Duration // first cool-down, doubled per further failure
+	MaxLockout    time.Duration // cap of the cool-down
+	FailureMemory time.Duration // failures older than this are forgotten
+}
+
+// DefaultThrottle fills the throttle fields with the documented defaults: after 5
+// failures a cool-down of 60 s, doubling per further failure up to 15 min.
+func (p Policy) DefaultThrottle() Policy {
+	p.MaxFailures, p.Lockout, p.MaxLockout, p.FailureMemory = 5, time.Minute, 15*time.Minute, 24*time.Hour
+	return p
+}
+
+// Service runs the session operations.
+type Service struct {
+	store       Store
+	minter      *token.Minter
+	rotationKey []byte
+	now         func() time.Time
+	policy      Policy
+	params      password.Params
+	log         *slog.Logger
+
+	dummyOnce sync.Once
+	dummy     string
+}
+
+// Deps are the Service's collaborators.
+type Deps struct {
+	Store       Store
+	Minter      *token.Minter
+	RotationKey []byte
+	Now         func() time.Time
+	Policy      Policy
+	Password    password.Params
+	Log         *slog.Logger
+}
+
+// New builds a Service.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	return &Service{
+		store: d.Store, minter: d.Minter, rotationKey: d.RotationKey, now: d.Now, policy: d.Policy,
+		params: d.Password, log: d.Log,
+	}
+}
+
+// Client describes who is logging in, for the session record.
+type Client struct {
+	UserAgent string
+	IP        string
+}
+
+// Grant is what login and refresh hand back.
+type Grant struct {
+	AccessToken  string
+	AccessExp    time.Time
+	RefreshToken string
+	RefreshExp   time.Time // idle deadline (never after SessionExp)
+	SessionID    string
+	SessionExp   time.Time // absolute deadline
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// lockedFor returns how long a login record is still cooling down at now.
+func (s *Service) lockedFor(rec *ddb.Login, now time.Time) time.Duration {
+	fails := s.failures(rec, now)
+	if fails < s.policy.MaxFailures {
+		return 0
+	}
+	lock := s.policy.MaxLockout
+	if steps := fails - s.policy.MaxFailures; steps < 16 {
+		lock = min(s.policy.Lockout<<steps, s.policy.MaxLockout)
+	}
+	return rec.LastFail.Add(lock).Sub(now)
+}
+
+func (s *Service) failures(rec *ddb.Login, now time.Time) int64 {
+	if rec == nil || now.Sub(rec.LastFail) > s.policy.FailureMemory {
+		return 0
+	}
+	return rec.Fails
+}
+
+// Login checks a password and opens a session.
+func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Grant, error) {
+	if err := password.CheckLength(pw); err != nil {
+		return nil, err
+	}
+	name, err := password.NormalizeUsername(username)
+	if err != nil {
+		return nil, err
+	}
+	// Unknown users are checked against a dummy hash so they cost what real ones do.
+	// It is made on the first login of a container, known user or not, so even that
+	// first answer's time says nothing about the account; only login pays for it.
+	s.dummyOnce.Do(func() { s.dummy = password.Dummy(s.params) })
+	for attempt := 0; ; attempt++ {
+		g, err := s.login(ctx, name, pw, c)
+		// ErrStale: the version or password changed between our read and our write
+		// (a racing logout-all or password change). Read again once; the next read
+		// decides with the new state.
+		if errors.Is(err, ddb.ErrStale) && attempt == 0 {
+			continue
+		}
+		if errors.Is(err, ddb.ErrStale) {
+			return nil, fmt.Errorf("%w: account changed during login", ErrUnavailable)
+		}
+		return g, err
+	}
+}
+
+func (s *Service) login(ctx context.Context, name, pw string, c Client) (*Grant, error) {
+	now := s.now()
+	rec, err := s.store.GetLogin(ctx, name)
+	if errors.Is(err, ddb.ErrNotFound) {
+		rec, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if wait := s.lockedFor(rec, now); wait > 0 {
+		s.log.InfoContext(ctx, "login throttled", "outcome", "throttled", "retry_after_s", int(wait.Seconds()))
+		return nil, &ThrottledError{RetryAfter: wait}
+	}
+	known := rec != nil && rec.UID != ""
+	hash := s.dummy
+	if known && !rec.Disabled {
+		hash = rec.PwHash
+	}
+	ok, err := password.Verify(pw, hash)
+	if err != nil {
+		return nil, fmt.Errorf("session: stored hash: %w", err)
+	}
+	if !ok || !known || rec.Disabled {
+		restart := s.failures(rec, now) == 0
+		if err := s.store.RecordLoginFailure(ctx, name, known, restart, now, now.Add(s.policy.FailureMemory)); err != nil {
+			// The attempt failed anyway; losing one count is better than a 503
+			// that tells an attacker something differs.
+			s.log.WarnContext(ctx, "could not record login failure", "err", err)
+		}
+		attrs := []any{"outcome", "invalid_credentials"}
+		if known {
+			attrs = append(attrs, "uid", rec.UID)
+		}
+		s.log.InfoContext(ctx, "login failed", attrs...)
+		return nil, ErrInvalidCredentials
+	}
+
+	absExp := now.Add(s.policy.MaxAge).Truncate(time.Second)
+	sid, err := newSessionID(absExp)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := newSecret()
+	if err != nil {
+		return nil, err
+	}
+	idle := minTime(now.Add(s.policy.IdleTTL), absExp)
+	sess := &ddb.Session{
+		ID: sid, UserID: rec.UID, Ver: rec.Ver, Scope: rec.Scope,
+		Cur: hashToken(sid, secret), IdleExp: idle, AbsExp: absExp, CreatedAt: now, LastUsed: now,
+		UserAgent: truncate(c.UserAgent, 256), IP: truncate(c.IP, 64),
+	}
+	if err := s.store.CreateSession(ctx, sess, rec); err != nil {
+		return nil, err
+	}
+	g, err := s.grant(now, sess, sid+"."+secret)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "login succeeded", "outcome", "ok", "uid", rec.UID, "sid", LogID(sid))
+	return g, nil
+}
+
+func (s *Service) grant(now time.Time, sess *ddb.Session, refresh string) (*Grant, error) {
+	exp := minTime(now.Add(s.policy.AccessTTL), sess.AbsExp)
+	at, err := s.minter.Mint(now, sess.UserID, sess.ID, sess.Ver, sess.Scope, exp)
+	if err != nil {
+		return nil, err
+	}
+	return &Grant{
+		AccessToken: at, AccessExp: exp.Truncate(time.Second),
+		RefreshToken: refresh, RefreshExp: minTime(sess.IdleExp, sess.AbsExp),
+		SessionID: sess.ID, SessionExp: sess.AbsExp,
+	}, nil
+}
+
+// maxAncestry bounds the walk back through a session's token chain when telling an
+// old token (theft) from a forged one: 30 days of 15-minute refreshes is 2880.
+const maxAncestry = 20000
+
+// Refresh rotates a refresh token and mints a new access token.
+func (s *Service) Refresh(ctx context.Context, tok string) (*Grant, error) {
+	now := s.now()
+	sid, secret, absExp, err := parseRefreshToken(tok)
+	if err != nil || !now.Before(absExp) {
+		return nil, ErrInvalidGrant
+	}
+	presented := hashToken(sid, secret)
+	child := childSecret(s.rotationKey, sid, secret)
+	next := hashToken(sid, child)
+	idle := minTime(now.Add(s.policy.IdleTTL), absExp)
+
+	sess, err := s.store.Rotate(ctx, ddb.RotateInput{
+		SessionID: sid, Presented: presented, Next: next, Now: now, IdleExp: idle, AbsExp: absExp,
+	})
+	var conflict *ddb.RotateConflict
+	switch {
+	case err == nil:
+		return s.grant(now, sess, sid+"."+child)
+	case errors.Is(err, ddb.ErrNotFound):
+		s.log.InfoContext(ctx, "refresh refused", "reason", "unknown_session")
+		return nil, ErrInvalidGrant
+	case errors.As(err, &conflict):
+		return s.resolveConflict(ctx, now, conflict.Old, sid, secret, child, next, presented)
+	default:
+		return nil, err
+	}
+}
+
+// resolveConflict decides what a failed rotation condition means, from the item as
+// it was (ALL_OLD), without another read.
+func (s *Service) resolveConflict(ctx context.Context, now time.Time, old *ddb.Session, sid, secret, child string, next, presented []byte) (*Grant, error) {
+	log := s.log.With("sid", LogID(sid), "uid", old.UserID)
+	switch {
+	case old.Revoked():
+		log.InfoContext(ctx, "refresh refused", "reason", "revoked", "revoke_reason", old.RevokeReason)
+		return nil, ErrInvalidGrant
+	case !old.Live(now):
+		log.InfoContext(ctx, "refresh refused", "reason", "expired")
+		return nil, ErrInvalidGrant
+	case subtle.ConstantTimeCompare(old.Cur, next) == 1:
+		// The presented token is the parent of the current one. Our own write whose
+		// response was lost (the SDK retried it) carries our exact timestamp; a
+		// concurrent refresh or a second tab lands inside the grace window. Both get
+		// the same child: no fork, no write.
+		age := now.Sub(old.RotatedAt)
+		if old.RotatedAt.UnixMilli() == now.UnixMilli() || age <= s.policy.Grace {
+			log.InfoContext(ctx, "refresh replay answered with the current token", "age_ms", age.Milliseconds())
+			return s.grant(now, old, sid+"."+child)
+		}
+		return nil, s.revokeForReuse(ctx, log, sid, "previous token replayed after the grace window")
+	case subtle.ConstantTimeCompare(old.Prev, presented) == 1:
+		// The previous token, but its child is not the current one: the rotation key
+		// changed in between. Refuse without revoking; the chain can't be checked.
+		log.WarnContext(ctx, "refresh refused", "reason", "previous token from another rotation key")
+		return nil, ErrInvalidGrant
+	}
+	cur := child
+	for i := int64(1); i < min(old.Gen, maxAncestry); i++ {
+		cur = childSecret(s.rotationKey, sid, cur)
+		if subtle.ConstantTimeCompare(hashToken(sid, cur), old.Cur) == 1 {
+			return nil, s.revokeForReuse(ctx, log, sid, fmt.Sprintf("token %d generations old replayed", i+1))
+		}
+	}
+	log.WarnContext(ctx, "refresh refused", "reason", "secret does not belong to the session")
+	return nil, ErrInvalidGrant
+}
+
+func (s *Service) revokeForReuse(ctx context.Context, log *slog.Logger, sid, why string) error {
+	log.WarnContext(ctx, "refresh token reuse: revoking session", "why", why)
+	if _, err := s.store.RevokeSession(ctx, sid, nil, "refresh_token_reuse", s.now()); err != nil && !errors.Is(err, ddb.ErrNotFound) {
+		// Never answer as if the session were dead while it is not: the client
+		// retries, and the retry revokes.
+		return err
+	}
+	return ErrInvalidGrant
+}
+
+// Logout revokes the session a refresh token belongs to. With all, it also revokes
+// every session of the user and every access token minted before, by bumping the
+// user's token version. An unknown or invalid token is not an error (RFC 7009 §2.2).
+func (s *Service) Logout(ctx context.Context, tok string, all bool) error {
+	now := s.now()
+	sid, secret, _, err := parseRefreshToken(tok)
+	if err != nil {
+		return nil
+	}
+	sess, err := s.store.RevokeSession(ctx, sid, hashToken(sid, secret), "logout", now)
+	if errors.Is(err, ddb.ErrNotFound) {
+		s.log.InfoContext(ctx, "logout of an unknown session")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "logged out", "sid", LogID(sid), "uid", sess.UserID, "all", all)
+	if !all {
+		return nil
+	}
+	return s.RevokeUser(ctx, sess.UserID, "", "logout_all")
+}
+
+// RevokeUser bumps a user's token version (with an optional new password hash) and
+// revokes each of the user's sessions. The bump alone already stops every access token
+// and every racing login; revoking the sessions makes their refresh tokens fail too.
+func (s *Service) RevokeUser(ctx context.Context, uid, newPwHash, reason string) error {
+	var err error
+	for range 3 {
+		if _, err = s.store.BumpVersion(ctx, uid, newPwHash); !errors.Is(err, ddb.ErrStale) {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	ids, err := s.store.ListUserSessions(ctx, uid)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	for _, id := range ids {
+		if _, err := s.store.RevokeSession(ctx, id, nil, reason, now); err != nil && !errors.Is(err, ddb.ErrNotFound) {
+			return err
+		}
+	}
+	s.log.InfoContext(ctx, "revoked all sessions of a user", "uid", uid, "sessions", len(ids), "reason", reason)
+	return nil
+}
+
+// LogID is how a session appears in logs: a prefix of its ID, enough to correlate
+// lines, never the refresh token or its hash.
+func LogID(sid string) string {
+	if len(sid) > 12 {
+		return sid[:12]
+	}
+	return sid
+}
+
+// truncate bounds a client-supplied string so a session item stays under 1 KB (one
+// WCU per write), without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return strings.ToValidUTF8(s, "")
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
