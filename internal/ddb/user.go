@@ -173,11 +173,12 @@ func (s *Store) BumpVersion(ctx context.Context, uid string, newPwHash string) (
 	if err != nil {
 		return 0, err
 	}
+	next := num(user.Ver + 1)
 	loginExpr := "SET ver = :next"
-	values := map[string]types.AttributeValue{":next": num(user.Ver + 1), ":ver": num(user.Ver), ":uid": str(uid)}
+	loginValues := map[string]types.AttributeValue{":next": next, ":uid": str(uid)}
 	if newPwHash != "" {
 		loginExpr += ", pwhash = :h REMOVE fails, last_fail"
-		values[":h"] = str(newPwHash)
+		loginValues[":h"] = str(newPwHash)
 	}
 	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		ReturnConsumedCapacity: total,
@@ -186,13 +187,13 @@ func (s *Store) BumpVersion(ctx context.Context, uid string, newPwHash string) (
 				TableName: s.table, Key: userKey(uid),
 				UpdateExpression:          aws.String("SET ver = :next"),
 				ConditionExpression:       aws.String("ver = :ver"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":next": values[":next"], ":ver": values[":ver"]},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":next": next, ":ver": num(user.Ver)},
 			}},
 			{Update: &types.Update{
 				TableName: s.table, Key: loginKey(user.Name),
 				UpdateExpression:          aws.String(loginExpr),
 				ConditionExpression:       aws.String("uid = :uid"),
-				ExpressionAttributeValues: values,
+				ExpressionAttributeValues: loginValues,
 			}},
 		},
 	})
