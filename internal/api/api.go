@@ -229,10 +229,12 @@ func refreshToken(req events.APIGatewayV2HTTPRequest, body any, fromBody func() 
 	if err != nil {
 		return "", false, err
 	}
-	if err := decodeJSON(req, body, !cookieMode); err != nil {
+	cookie, hasCookie := cookieValue(req.Cookies, CookieName)
+	// A body is optional whenever a refresh cookie came along, so that a cookie
+	// request without the header meets the CSRF refusal below, not "body required".
+	if err := decodeJSON(req, body, !cookieMode && !hasCookie); err != nil {
 		return "", false, err
 	}
-	cookie, hasCookie := cookieValue(req.Cookies, CookieName)
 	if cookieMode {
 		if fromBody() != "" {
 			return "", true, badRequest("send the refresh token in the cookie or in the body, not both")

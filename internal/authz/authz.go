@@ -55,6 +55,13 @@ func New(v *token.Verifier, st State, now func() time.Time, log *slog.Logger, ca
 
 // Handle is the Lambda handler (HTTP API, payload 2.0, simple responses).
 func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+	// Stop waiting for DynamoDB short of the Lambda's deadline, so a hanging table
+	// still gets an explicit deny (403) rather than a function timeout (500).
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-handlerReserve))
+		defer cancel()
+	}
 	raw := ""
 	if len(ev.IdentitySource) > 0 {
 		raw = ev.IdentitySource[0]
@@ -70,6 +77,9 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAut
 		Context:      map[string]any{"sub": p.Subject, "sid": p.Session, "scope": p.Scope},
 	}, nil
 }
+
+// handlerReserve is the part of the Lambda's remaining time kept for answering.
+const handlerReserve = 500 * time.Millisecond
 
 // Deny reasons, as logged.
 var (

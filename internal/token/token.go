@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -117,6 +118,13 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if len(raw) > MaxLength {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxLength)
 	}
+	// A compact JWS is base64url segments and dots (RFC 7515 §7.1). Go's base64 decoder
+	// skips '\r' and '\n' even in strict mode, so without this one token has many spellings.
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return nil, fmt.Errorf("%w: not a base64url character", ErrInvalid)
+		}
+	}
 	first := strings.IndexByte(raw, '.')
 	last := strings.LastIndexByte(raw, '.')
 	if first <= 0 || last == first || strings.IndexByte(raw[first+1:last], '.') >= 0 || last == len(raw)-1 {
@@ -130,12 +138,19 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrInvalid, err)
 	}
+	// RFC 8725 §3.7: JSON is UTF-8; encoding/json would silently map bad bytes to U+FFFD.
+	if !utf8.Valid(hdrJSON) || !utf8.Valid(payload) {
+		return nil, fmt.Errorf("%w: not UTF-8", ErrInvalid)
+	}
 	// encoding/json matches names case-insensitively and lets the last duplicate win;
 	// refuse both so what we check is what any other JWT library would read.
 	if err := checkUniqueKeys(hdrJSON); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrInvalid, err)
 	}
 	if err := checkUniqueKeys(payload); err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrInvalid, err)
+	}
+	if err := checkNumericDates(payload); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrInvalid, err)
 	}
 	var h header
@@ -225,6 +240,22 @@ func checkUniqueKeys(data []byte) error {
 	}
 	if _, err := dec.Token(); err == nil {
 		return errors.New("data after the object")
+	}
+	return nil
+}
+
+// checkNumericDates refuses an exp, nbf or iat that is a JSON string: golang-jwt reads
+// NumericDate through json.Number, which also takes "exp":"9999999999", but RFC 7519 §2
+// makes a NumericDate a JSON number. The fields match names as RegisteredClaims does.
+func checkNumericDates(payload []byte) error {
+	var d struct{ Exp, Nbf, Iat json.RawMessage }
+	if err := json.Unmarshal(payload, &d); err != nil {
+		return err
+	}
+	for _, v := range [][]byte{d.Exp, d.Nbf, d.Iat} {
+		if len(v) > 0 && v[0] == '"' {
+			return errors.New("a NumericDate claim is a string")
+		}
 	}
 	return nil
 }

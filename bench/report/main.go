@@ -1,0 +1,723 @@
+// Command report turns the raw results of `make bench` (bench/results) into the
+// generated sections of BENCHMARKS.md: it replaces the text between each
+// "<!-- BEGIN generated:NAME -->" and "<!-- END generated:NAME -->" marker and leaves
+// the hand-written prose alone.
+//
+//	report -results bench/results -doc BENCHMARKS.md
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/example/sessions/bench/internal/results"
+)
+
+func main() {
+	dir := flag.String("results", "bench/results", "folder of the raw results")
+	doc := flag.String("doc", "BENCHMARKS.md", "the document to update")
+	tmpl := flag.String("template", "template.yaml", "the SAM template (for memory sizes)")
+	flag.Parse()
+	if err := run(*dir, *doc, *tmpl); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+// Meta describes the run (written by scripts/bench.sh).
+type Meta struct {
+	Date        string  `json:"date"`
+	Commit      string  `json:"commit"`
+	GoVersion   string  `json:"go_version"`
+	CPU         string  `json:"cpu"`
+	Cores       int     `json:"cores"`
+	MemGiB      float64 `json:"mem_gib"`
+	LoadBefore  string  `json:"load_before"`
+	LoadAfter   string  `json:"load_after"`
+	WallSeconds float64 `json:"wall_seconds"`
+	Java        string  `json:"java"`
+	Command     string  `json:"command"`
+	BenchFlags  string  `json:"bench_flags"`
+}
+
+type report struct {
+	meta    Meta
+	cost    results.Cost
+	e2e     results.E2E
+	startup results.Startup
+	bench   map[string]*bstat
+	mem     map[string]int // function folder name -> MemorySize (MB)
+	ops     map[string]results.Operation
+	raw     string // benchstat output
+}
+
+func run(dir, doc, tmplPath string) error {
+	r := &report{}
+	if err := results.Read(filepath.Join(dir, "meta.json"), &r.meta); err != nil {
+		return err
+	}
+	if err := results.Read(filepath.Join(dir, "cost.json"), &r.cost); err != nil {
+		return err
+	}
+	if err := results.Read(filepath.Join(dir, "e2e.json"), &r.e2e); err != nil {
+		return err
+	}
+	if err := results.Read(filepath.Join(dir, "startup.json"), &r.startup); err != nil {
+		return err
+	}
+	var err error
+	if r.bench, err = parseGoBench(filepath.Join(dir, "gobench.txt")); err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "benchstat.txt"))
+	if err != nil {
+		return err
+	}
+	r.raw = string(raw)
+	if r.mem, err = memorySizes(tmplPath); err != nil {
+		return err
+	}
+	r.ops = map[string]results.Operation{}
+	for _, op := range r.cost.Operations {
+		r.ops[op.Key] = op
+	}
+
+	sections := map[string]string{
+		"meta":      r.metaSection(),
+		"targets":   r.targetsSection(),
+		"ddb":       r.ddbSection(),
+		"probes":    r.probesSection(),
+		"items":     r.itemsSection(),
+		"cache":     r.cacheSection(),
+		"cpu":       r.cpuSection(),
+		"benchstat": "```\n" + strings.TrimRight(r.raw, "\n") + "\n```\n",
+		"e2e":       r.e2eSection(),
+		"startup":   r.startupSection(),
+		"baselines": r.baselinesSection(),
+		"money":     r.moneySection(),
+		"month":     r.monthSection(),
+	}
+	text, err := os.ReadFile(doc)
+	if err != nil {
+		return err
+	}
+	out := string(text)
+	for name, body := range sections {
+		begin, end := "<!-- BEGIN generated:"+name+" -->", "<!-- END generated:"+name+" -->"
+		i, j := strings.Index(out, begin), strings.Index(out, end)
+		if i < 0 || j < i {
+			return fmt.Errorf("%s has no %s ... %s markers", doc, begin, end)
+		}
+		out = out[:i+len(begin)] + "\n" + strings.TrimRight(body, "\n") + "\n" + out[j:]
+	}
+	return os.WriteFile(doc, []byte(out), 0o644)
+}
+
+// ---- Go benchmarks ----
+
+type bstat struct{ ns, bytes, allocsOp []float64 }
+
+func (b *bstat) us() float64     { return median(b.ns) / 1e3 }
+func (b *bstat) ms() float64     { return median(b.ns) / 1e6 }
+func (b *bstat) allocs() float64 { return median(b.allocsOp) }
+func (b *bstat) bytesOp() float64 {
+	return median(b.bytes)
+}
+
+var benchLine = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+
+func parseGoBench(path string) (map[string]*bstat, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m := map[string]*bstat{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		g := benchLine.FindStringSubmatch(sc.Text())
+		if g == nil {
+			continue
+		}
+		b := m[g[1]]
+		if b == nil {
+			b = &bstat{}
+			m[g[1]] = b
+		}
+		fields := strings.Fields(g[2])
+		for i := 0; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				continue
+			}
+			switch fields[i+1] {
+			case "ns/op":
+				b.ns = append(b.ns, v)
+			case "B/op":
+				b.bytes = append(b.bytes, v)
+			case "allocs/op":
+				b.allocsOp = append(b.allocsOp, v)
+			}
+		}
+	}
+	return m, sc.Err()
+}
+
+func (r *report) b(name string) *bstat {
+	if b, ok := r.bench[name]; ok && len(b.ns) > 0 {
+		return b
+	}
+	return &bstat{}
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// memorySizes reads each function's MemorySize (or the Globals one) from the template.
+func memorySizes(path string) (map[string]int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, err
+	}
+	get := func(n *yaml.Node, key string) *yaml.Node {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i+1]
+			}
+		}
+		return nil
+	}
+	doc := root.Content[0]
+	def := 128
+	if v := get(get(get(doc, "Globals"), "Function"), "MemorySize"); v != nil {
+		def, _ = strconv.Atoi(v.Value)
+	}
+	out := map[string]int{}
+	res := get(doc, "Resources")
+	for i := 0; res != nil && i+1 < len(res.Content); i += 2 {
+		r := res.Content[i+1]
+		if t := get(r, "Type"); t == nil || t.Value != "AWS::Serverless::Function" {
+			continue
+		}
+		props := get(r, "Properties")
+		code := get(props, "CodeUri")
+		if code == nil {
+			continue
+		}
+		mem := def
+		if v := get(props, "MemorySize"); v != nil {
+			mem, _ = strconv.Atoi(v.Value)
+		}
+		out[filepath.Base(code.Value)] = mem
+	}
+	return out, nil
+}
+
+// ---- formatting ----
+
+func f1(v float64) string { return trimZeros(fmt.Sprintf("%.1f", v)) }
+func f2(v float64) string { return trimZeros(fmt.Sprintf("%.2f", v)) }
+func f3(v float64) string { return trimZeros(fmt.Sprintf("%.3f", v)) }
+
+func trimZeros(s string) string {
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
+
+func money(v float64) string {
+	switch {
+	case v == 0:
+		return "$0"
+	case v < 0.01:
+		return fmt.Sprintf("$%.4f", v)
+	case v < 1:
+		return fmt.Sprintf("$%.3f", v)
+	default:
+		return fmt.Sprintf("$%.2f", v)
+	}
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }
+
+func metNot(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**not met**"
+}
+
+type table struct {
+	head []string
+	rows [][]string
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) String() string {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(t.head, " | ") + " |\n|")
+	for range t.head {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, r := range t.rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
+	return b.String()
+}
+
+// ---- sections ----
+
+func (r *report) metaSection() string {
+	m := r.meta
+	t := &table{head: []string{"", ""}}
+	t.add("command", "`"+m.Command+"`")
+	t.add("date (UTC)", m.Date)
+	t.add("commit", "`"+m.Commit+"` (plus the working tree)")
+	t.add("machine", fmt.Sprintf("%s, %d cores, %.0f GiB; shared with other work, so timings are noisy", m.CPU, m.Cores, m.MemGiB))
+	t.add("load average before / after", m.LoadBefore+" / "+m.LoadAfter)
+	t.add("Go", m.GoVersion)
+	t.add("Java (DynamoDB Local)", m.Java)
+	t.add("DynamoDB Local", r.cost.DynamoDBLocal)
+	t.add("Go benchmark flags", "`"+m.BenchFlags+"`")
+	t.add("wall time of `make bench`", fmt.Sprintf("%.0f s (up to the report step)", m.WallSeconds))
+	return t.String()
+}
+
+// lambdaMs is the modelled billed duration of one invocation: the CPU measured here
+// scaled to the function's CPU share, plus the assumed DynamoDB round trips.
+func lambdaMs(cpuMs float64, roundTrips int, memMB int) float64 {
+	share := math.Min(1, float64(memMB)/fullVCPUMB)
+	return math.Ceil(cpuMs/share + float64(roundTrips)*ddbRoundTripMs)
+}
+
+type opCost struct {
+	name          string
+	rrus, wrus    float64
+	roundTrips    int
+	cpuMs         float64
+	cpuFrom       string
+	function      string // the function folder, for its memory size; "" = no Lambda
+	apiGW         bool
+	lambdaBilled  float64
+	ddb, lam, api float64 // $ per million operations
+}
+
+func (r *report) opCosts() []opCost {
+	type def struct {
+		key, name, function, bench string
+		apiGW                      bool
+	}
+	defs := []def{
+		{"login", "login", "login", "ServiceLogin", true},
+		{"refresh", "refresh", "refresh", "ServiceRefresh/EdDSA", true},
+		{"refresh_reuse", "refresh, reuse detected", "refresh", "ServiceRefresh/EdDSA", true},
+		{"logout", "logout", "logout", "RefreshTokenWork", true},
+		{"logout_all_5", "logout everywhere (5 sessions)", "logout", "RefreshTokenWork", true},
+		{"authorize", "authorize, cache off (per protected request)", "authorizer", "AuthorizerPath/EdDSA", true},
+		{"authorize_cache_hit", "authorize, cache on, hit", "authorizer", "AuthorizerPathCached", true},
+		{"classic", "classic session lookup (baseline, per request)", "authorizer", "", true},
+		{"stateless", "stateless JWT (baseline, API Gateway's built-in JWT authorizer)", "", "", true},
+	}
+	var out []opCost
+	for _, d := range defs {
+		op, ok := r.ops[d.key]
+		if !ok {
+			continue
+		}
+		c := opCost{name: d.name, rrus: op.ExpectedRCU, wrus: op.ExpectedWCU, roundTrips: op.RoundTrips, function: d.function, apiGW: d.apiGW}
+		if d.bench != "" {
+			c.cpuMs, c.cpuFrom = r.b(d.bench).ms(), d.bench
+		}
+		c.ddb = c.rrus*priceRRU + c.wrus*priceWRU
+		if d.function != "" {
+			mem := r.mem[d.function]
+			c.lambdaBilled = lambdaMs(c.cpuMs, c.roundTrips, mem)
+			c.lam = priceLambdaReq + c.lambdaBilled/1000*float64(mem)/1024*priceLambdaGBs*1e6
+		}
+		if d.apiGW {
+			c.api = priceHTTPAPI
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (r *report) targetsSection() string {
+	t := &table{head: []string{"target", "measured", "verdict"}}
+	a, ch := r.ops["authorize"], r.ops["authorize_cache_hit"]
+	t.add("authorize: ≤ 1 round trip", fmt.Sprintf("%d (BatchGetItem)", a.RoundTrips), metNot(a.RoundTrips <= 1))
+	t.add("authorize: ≤ 1 RCU (cache off, the default)", fmt.Sprintf("%s RCU by the rules (DynamoDB Local reported %s): two items, each rounded up to 4 KB", f2(a.ExpectedRCU), f2(a.MeasuredRCU)), metNot(a.ExpectedRCU <= 1))
+	t.add("authorize: ≤ 1 RCU (token-version cache on, warm)", fmt.Sprintf("%s RCU per hit; %s per authorization at one request / 10 s with a 60 s TTL", f2(ch.ExpectedRCU), f3(r.cacheRCU("1m0s"))), metNot(ch.ExpectedRCU <= 1))
+	t.add("authorize: 0 WCU", f2(a.ExpectedWCU), metNot(a.ExpectedWCU == 0))
+	for _, alg := range []string{"EdDSA", "ES256"} {
+		b := r.b("AuthorizerPath/" + alg)
+		t.add("authorizer CPU path ≤ 70 µs, "+alg, fmt.Sprintf("%s µs/op (median of %d)", f1(b.us()), len(b.ns)), metNot(b.us() <= 70))
+		t.add("authorizer CPU path ≤ 120 allocs, "+alg, fmt.Sprintf("%.0f allocs/op", b.allocs()), metNot(b.allocs() <= 120))
+	}
+	hs, hv := r.b("AuthorizerPathHS256"), r.b("VerifyGolangJWT/HS256")
+	t.add("authorizer CPU path ≤ 25 µs with HS256 (hypothetical: the service refuses HS256)",
+		fmt.Sprintf("whole path %s µs/op, %.0f allocs/op, with golang-jwt in place of the verifier (a lower bound); the HS256 verification alone %s µs/op", f1(hs.us()), hs.allocs(), f1(hv.us())),
+		metNot(hs.us() <= 25))
+	var authBin int64
+	for _, f := range r.startup.Functions {
+		if f.Name == "authorizer" {
+			authBin = f.SizeBytes
+		}
+	}
+	t.add("authorizer binary ≤ 9 MiB stripped (arm64)", mib(authBin), metNot(authBin <= 9<<20))
+	rf, reuse := r.ops["refresh"], r.ops["refresh_reuse"]
+	t.add("refresh: 1 round trip, 1 WCU (happy path)", fmt.Sprintf("%d round trip, %s WCU", rf.RoundTrips, f2(rf.ExpectedWCU)), metNot(rf.RoundTrips == 1 && rf.ExpectedWCU <= 1 && rf.ExpectedRCU == 0))
+	t.add("refresh: reuse detected in that same request", fmt.Sprintf("%s in one request: %d round trips (failed conditional UpdateItem returning the old item, then the revoking UpdateItem), %s WCU", reuse.Outcome, reuse.RoundTrips, f2(reuse.ExpectedWCU)), metNot(reuse.Outcome == "HTTP 401" && reuse.RoundTrips <= 2))
+	l := r.ops["login"]
+	t.add("login: ≤ 2 round trips", fmt.Sprintf("%d", l.RoundTrips), metNot(l.RoundTrips <= 2))
+	t.add("login: ≤ 0.5 RCU + 1 WCU besides the hash", fmt.Sprintf("%s RCU + %s WCU by the rules (transaction: 2 × 2 items, + %s index write; DynamoDB Local reported %s WCU)", f2(l.ExpectedRCU), f2(l.ExpectedWCU), f2(l.ExpectedGSI), f2(l.MeasuredWCU)), metNot(l.ExpectedRCU <= 0.5 && l.ExpectedWCU <= 1))
+	lo := r.ops["logout"]
+	t.add("logout: 1 round trip", fmt.Sprintf("%d", lo.RoundTrips), metNot(lo.RoundTrips == 1))
+	maxBin, maxZip := int64(0), int64(0)
+	for _, f := range r.startup.Functions {
+		maxBin, maxZip = max(maxBin, f.SizeBytes), max(maxZip, f.ZipBytes)
+	}
+	t.add("every function: stripped arm64 binary ≤ 9 MiB", "largest "+mib(maxBin), metNot(maxBin <= 9<<20))
+	t.add("every function: ≤ 3.5 MiB zipped", "largest "+mib(maxZip), metNot(maxZip <= 7<<19))
+	var initAllocs int64
+	for _, f := range r.startup.Functions {
+		initAllocs = max(initAllocs, f.InitAllocs)
+	}
+	t.add("package-init allocations reported (GODEBUG=inittrace=1)", fmt.Sprintf("%d allocs at most (table below)", initAllocs), "reported")
+	n := r.startup.Network
+	noNet := n.DynamoDBConns == 0 && n.ProxyConns == 0 && len(n.Connects) == 0
+	proof := fmt.Sprintf("%d connections to the DynamoDB endpoint, %d through the proxy", n.DynamoDBConns, n.ProxyConns)
+	if n.StraceRan {
+		proof += fmt.Sprintf("; strace: %d connect() other than to the runtime API", len(n.Connects))
+	}
+	t.add("no network call at init (key from SIGNING_KEY)", proof, metNot(noNet))
+	ssm := 0
+	for _, s := range r.startup.SSMVariant {
+		ssm = max(ssm, s.SSMRequests)
+	}
+	t.add("as deployed (key from SSM): network at init", fmt.Sprintf("exactly %d SSM GetParameter per cold start, nothing else", ssm), "by design (see below)")
+	t.add("token-version cache: effect on RCU per authorization measured", fmt.Sprintf("%s → %s RCU (TTL 0 → 60 s, one request / 10 s)", f3(r.cacheRCU("0s")), f3(r.cacheRCU("1m0s"))), "reported")
+	return t.String()
+}
+
+func (r *report) cacheRCU(ttl string) float64 {
+	for _, c := range r.cost.Cache {
+		if c.TTL == ttl {
+			return c.RCUPerAuth
+		}
+	}
+	return math.NaN()
+}
+
+func (r *report) ddbSection() string {
+	t := &table{head: []string{"operation", "DynamoDB calls", "round trips", "HTTP attempts", "RCU (rules)", "WCU (rules)", "of which index", "RCU / WCU reported by DynamoDB Local", "on-demand $ per million ops"}}
+	for _, op := range r.cost.Operations {
+		var names []string
+		for _, c := range op.Calls {
+			n := c.Op
+			if c.Error != "" {
+				n += " ✗"
+			}
+			names = append(names, n)
+		}
+		calls := strings.Join(names, ", ")
+		if len(names) > 6 {
+			calls = strings.Join(names[:4], ", ") + fmt.Sprintf(", … (%d more UpdateItem)", len(names)-4)
+		}
+		if calls == "" {
+			calls = "none"
+		}
+		reported := f2(op.MeasuredRCU) + " / " + f2(op.MeasuredWCU)
+		if op.Unreported > 0 {
+			reported += fmt.Sprintf(" (%d call(s) reported nothing)", op.Unreported)
+		}
+		t.add(op.Name, calls, strconv.Itoa(op.RoundTrips), strconv.Itoa(op.HTTPAttempts), f2(op.ExpectedRCU), f2(op.ExpectedWCU), f2(op.ExpectedGSI), reported,
+			money(op.ExpectedRCU*priceRRU+op.ExpectedWCU*priceWRU))
+	}
+	var b strings.Builder
+	b.WriteString(t.String())
+	b.WriteString("\n✗ = the call failed its condition (as intended), which DynamoDB still charges but answers without ConsumedCapacity.\n\n")
+	b.WriteString("<details><summary>Every call, with the rule applied</summary>\n\n")
+	ct := &table{head: []string{"operation", "call", "rule", "RCU", "WCU", "reported"}}
+	for _, op := range r.cost.Operations {
+		for _, c := range op.Calls {
+			rep := "nothing"
+			if c.Reported {
+				rep = c.Raw
+			}
+			ct.add(op.Name, c.Op, c.Rule, f2(c.ExpectedRCU), f2(c.ExpectedWCU), rep)
+		}
+	}
+	b.WriteString(ct.String())
+	b.WriteString("\n</details>\n")
+	return b.String()
+}
+
+func (r *report) probesSection() string {
+	t := &table{head: []string{"request", "DynamoDB Local reported", "documented rules", "agrees"}}
+	for _, p := range r.cost.Probes {
+		local := "nothing (" + p.Detail + ")"
+		if p.Local >= 0 {
+			local = f2(p.Local) + " (" + p.Detail + ")"
+		}
+		agree := "yes"
+		if p.Local != p.Rules {
+			agree = "**no**"
+		}
+		t.add(p.Case, local, f2(p.Rules)+": "+p.Note, agree)
+	}
+	return t.String()
+}
+
+func (r *report) itemsSection() string {
+	t := &table{head: []string{"item", "size (DynamoDB's rules)", "note"}}
+	for _, it := range r.cost.ItemSizes {
+		t.add(it.Item, fmt.Sprintf("%d B", it.Bytes), it.Note)
+	}
+	return t.String()
+}
+
+func (r *report) cacheSection() string {
+	t := &table{head: []string{"TOKEN_VERSION_CACHE_TTL", "requests (one / 10 s)", "round trips", "RCU per authorization (rules)", "reported by DynamoDB Local", "$ per million authorizations (DynamoDB)", "staleness"}}
+	for _, c := range r.cost.Cache {
+		t.add(c.TTL, strconv.Itoa(c.Requests), strconv.Itoa(c.RoundTrips), f3(c.RCUPerAuth), f3(c.MeasuredPerReq), money(c.RCUPerAuth*priceRRU), c.Staleness)
+	}
+	return t.String()
+}
+
+func (r *report) cpuSection() string {
+	rows := []struct{ name, what string }{
+		{"AuthorizerPath/EdDSA", "authorizer, whole CPU path, cache off"},
+		{"AuthorizerPath/ES256", ""},
+		{"AuthorizerPath/RS256", ""},
+		{"AuthorizerPathCached", "authorizer, cache on and warm (EdDSA)"},
+		{"AuthorizerPathHS256", "same path with HS256 via golang-jwt (hypothetical; lower bound)"},
+		{"StatelessPath/EdDSA", "stateless baseline: decode, verify, encode"},
+		{"StatelessPath/ES256", ""},
+		{"StatelessPath/RS256", ""},
+		{"AuthorizerSteps/DecodeEvent", "step: JSON-decode the payload 2.0 event"},
+		{"AuthorizerSteps/Verify", "step: token.Verifier.Verify (EdDSA)"},
+		{"AuthorizerSteps/GetAuthState", "step: store request + item parsing (stubbed client)"},
+		{"AuthorizerSteps/Decide", "step: authz.Decide"},
+		{"AuthorizerSteps/EncodeResponse", "step: JSON-encode the simple response"},
+		{"Verify/EdDSA", "token.Verifier.Verify"},
+		{"Verify/ES256", ""},
+		{"Verify/RS256", ""},
+		{"VerifyGolangJWT/HS256", "golang-jwt parser alone"},
+		{"VerifyGolangJWT/EdDSA", ""},
+		{"VerifyGolangJWT/ES256", ""},
+		{"VerifyGolangJWT/RS256", ""},
+		{"Mint/EdDSA", "mint an access token"},
+		{"Mint/ES256", ""},
+		{"Mint/RS256", ""},
+		{"RefreshTokenHash", "SHA-256 of a refresh token"},
+		{"RefreshChildDerivation", "HMAC-SHA256 child secret"},
+		{"RefreshTokenWork", "parse + hash + derive + hash (refresh before its write)"},
+		{"ServiceRefresh/EdDSA", "Service.Refresh, store stubbed (includes minting)"},
+		{"ServiceRefresh/ES256", ""},
+		{"ServiceRefresh/RS256", ""},
+		{"Argon2idOWASP/Verify", "argon2id m=19 MiB, t=2, p=1: verify (one login)"},
+		{"Argon2idOWASP/Hash", "argon2id: hash (account creation, password change)"},
+		{"ServiceLogin", "Service.Login, store stubbed (argon2id + minting)"},
+	}
+	t := &table{head: []string{"benchmark", "what", "time/op (median)", "B/op", "allocs/op", "runs"}}
+	for _, row := range rows {
+		b := r.b(row.name)
+		if len(b.ns) == 0 {
+			continue
+		}
+		tm := f1(b.us()) + " µs"
+		if b.us() >= 1000 {
+			tm = f2(b.ms()) + " ms"
+		} else if b.us() < 1 {
+			tm = f1(median(b.ns)) + " ns"
+		}
+		t.add("`"+row.name+"`", row.what, tm, fmt.Sprintf("%.0f", b.bytesOp()), fmt.Sprintf("%.0f", b.allocs()), strconv.Itoa(len(b.ns)))
+	}
+	return t.String()
+}
+
+func (r *report) e2eSection() string {
+	t := &table{head: []string{"operation", "concurrency", "requests / run", "throughput (req/s)", "p50", "p95", "p99", "errors", "throughput of each run"}}
+	for _, run := range r.e2e.Runs {
+		var all []string
+		for _, v := range run.AllRPS {
+			all = append(all, fmt.Sprintf("%.0f", v))
+		}
+		t.add(run.Op, strconv.Itoa(run.Concurrency), strconv.Itoa(run.Requests), fmt.Sprintf("%.0f", run.Throughput),
+			f2(run.P50ms)+" ms", f2(run.P95ms)+" ms", f2(run.P99ms)+" ms", strconv.Itoa(run.Errors), strings.Join(all, ", "))
+	}
+	return fmt.Sprintf("%s; each row is the median-throughput run of %d.\n\n%s", r.e2e.Server, r.e2e.Repeats, t.String())
+}
+
+func (r *report) startupSection() string {
+	var b strings.Builder
+	t := &table{head: []string{"function", "bootstrap (arm64)", "zipped", "≤ 9 MiB / ≤ 3.5 MiB", "exec → ready, median (p90, min)", "package inits: clock", "allocs", "bytes", "connect() at start"}}
+	for _, f := range r.startup.Functions {
+		t.add(f.Name, mib(f.SizeBytes), mib(f.ZipBytes), fmt.Sprintf("%s / %s", yesNo(f.SizeBytes <= 9<<20), yesNo(f.ZipBytes <= 7<<19)),
+			fmt.Sprintf("%s ms (%s, %s) over %d starts", f2(f.ReadyMedian), f2(f.ReadyP90), f2(f.ReadyMin), f.Runs),
+			f1(f.InitClockMs)+" ms", strconv.FormatInt(f.InitAllocs, 10), fmt.Sprintf("%.0f KiB", float64(f.InitBytes)/1024), connects(f.Connections))
+	}
+	fmt.Fprintf(&b, "Sizes: %s. Start-up: %s.\n\n%s\n", r.startup.Build, r.startup.RunArch, t.String())
+	if len(r.startup.Functions) > 0 {
+		fmt.Fprintf(&b, "Package inits that allocate most (%s): %s.\n\n", r.startup.Functions[0].Name, r.startup.Functions[0].TopInit)
+	}
+	st := &table{head: []string{"init step, in process (warm, median of 21)", "time", "allocs", "bytes"}}
+	for _, s := range r.startup.InProcess {
+		st.add(s.Step, f1(s.MedianUs)+" µs", fmt.Sprintf("%.0f", s.Allocs), fmt.Sprintf("%.0f", s.Bytes))
+	}
+	if c := r.startup.CABundle; c != nil {
+		st.add(c.Step+" — for comparison only", f1(c.MedianUs)+" µs", fmt.Sprintf("%.0f", c.Allocs), fmt.Sprintf("%.0f", c.Bytes))
+	}
+	b.WriteString(st.String())
+	n := r.startup.Network
+	fmt.Fprintf(&b, "\nNetwork at init (%s): %d connection(s) to the DynamoDB endpoint, %d through the HTTP(S) proxy", n.Method, n.DynamoDBConns, n.ProxyConns)
+	if n.StraceRan {
+		if len(n.Connects) == 0 {
+			b.WriteString("; strace saw no connect() but the one to the emulated runtime API")
+		} else {
+			fmt.Fprintf(&b, "; strace saw other connect() calls: %s", strings.Join(n.Connects, "; "))
+		}
+	}
+	b.WriteString(".\n\n")
+	sv := &table{head: []string{"function, key from SSM (as deployed; stub on loopback)", "SSM requests per start", "exec → ready, median of 5"}}
+	for _, s := range r.startup.SSMVariant {
+		sv.add(s.Function, strconv.Itoa(s.SSMRequests), f2(s.ReadyMedian)+" ms")
+	}
+	b.WriteString(sv.String())
+	for _, note := range r.startup.Notes {
+		b.WriteString("\n" + note + "\n")
+	}
+	return b.String()
+}
+
+func connects(n int) string {
+	if n == 0 {
+		return "n/a (no strace)"
+	}
+	return fmt.Sprintf("%d (the runtime API)", n)
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+func (r *report) baselinesSection() string {
+	lat := map[string]results.LatencyRun{}
+	for _, l := range r.cost.Latency {
+		lat[l.Key] = l
+	}
+	type row struct {
+		name, key, bench string
+	}
+	rows := []row{
+		{"stateless JWT (verify only, no revocation)", "stateless", "StatelessPath/EdDSA"},
+		{"this service, token-version cache on (60 s), warm", "authorize_cache_hit", "AuthorizerPathCached"},
+		{"this service, cache off (default)", "authorize", "AuthorizerPath/EdDSA"},
+		{"classic server-side session (GetItem + UpdateItem last-seen)", "classic", ""},
+	}
+	ours := r.ops["authorize"]
+	oursLat := lat["authorize"]
+	ourCPU := r.b("AuthorizerPath/EdDSA").us()
+	t := &table{head: []string{"protected request, done as", "round trips", "RCU", "WCU", "DynamoDB $ per million requests", "CPU per request (µs, no DynamoDB)", "latency vs DynamoDB Local in process, p50 / p95", "DynamoDB $ vs ours", "p50 vs ours"}}
+	for _, rw := range rows {
+		op := r.ops[rw.key]
+		l := lat[rw.key]
+		cpu := "not benchmarked (its own code is trivial)"
+		if rw.bench != "" {
+			cpu = f1(r.b(rw.bench).us())
+			if rw.key != "authorize" {
+				cpu += fmt.Sprintf(" (%s× ours)", f2(r.b(rw.bench).us()/ourCPU))
+			}
+		}
+		d := op.ExpectedRCU*priceRRU + op.ExpectedWCU*priceWRU
+		od := ours.ExpectedRCU*priceRRU + ours.ExpectedWCU*priceWRU
+		t.add(rw.name, strconv.Itoa(op.RoundTrips), f2(op.ExpectedRCU), f2(op.ExpectedWCU), money(d), cpu,
+			fmt.Sprintf("%s / %s ms", f2(l.P50us/1000), f2(l.P95us/1000)), f2(d/od)+"×", f2(l.P50us/oursLat.P50us)+"×")
+	}
+	return t.String() + fmt.Sprintf("\nLatency loops: %d sequential requests each after 50 warm-up requests, in one process, against DynamoDB Local on loopback.\n", oursLat.Requests)
+}
+
+func (r *report) moneySection() string {
+	t := &table{head: []string{"operation", "RRU", "WRU", "DynamoDB", "modelled Lambda duration (memory)", "Lambda (requests + duration)", "API Gateway HTTP API", "total per million"}}
+	for _, c := range r.opCosts() {
+		lam := "—"
+		if c.function != "" {
+			lam = fmt.Sprintf("%.0f ms (%d MB)", c.lambdaBilled, r.mem[c.function])
+		}
+		t.add(c.name, f2(c.rrus), f2(c.wrus), money(c.ddb), lam, money(c.lam), money(c.api), "**"+money(c.ddb+c.lam+c.api)+"**")
+	}
+	return t.String()
+}
+
+func (r *report) monthSection() string {
+	const days = 30.0
+	protected := 8 * 3600 / 10.0 * days
+	refreshes := 8 * 4 * days
+	logins := 1 * days
+	logouts := 1 * days
+	costs := map[string]opCost{}
+	for _, c := range r.opCosts() {
+		costs[c.name] = c
+	}
+	per := func(name string) float64 { c := costs[name]; return (c.ddb + c.lam + c.api) / 1e6 }
+	perDDB := func(name string) float64 { return costs[name].ddb / 1e6 }
+	authCache := func() float64 {
+		// a warm container: 1 miss per TTL (60 s) at one request / 10 s
+		miss, hit := costs["authorize, cache off (per protected request)"], costs["authorize, cache on, hit"]
+		rcu := r.cacheRCU("1m0s")
+		ddb := rcu * priceRRU / 1e6
+		frac := 1.0 / 6
+		lam := (frac*miss.lam + (1-frac)*hit.lam) / 1e6
+		return ddb + lam + hit.api/1e6
+	}
+	session := logins*per("login") + refreshes*per("refresh") + logouts*per("logout")
+	sessionDDB := logins*perDDB("login") + refreshes*perDDB("refresh") + logouts*perDDB("logout")
+	t := &table{head: []string{"design", "per user-month: DynamoDB", "per user-month: everything (DynamoDB + Lambda model + API Gateway)", "per 10,000 active users"}}
+	oursOff := protected*per("authorize, cache off (per protected request)") + session
+	oursOffDDB := protected*perDDB("authorize, cache off (per protected request)") + sessionDDB
+	oursOn := protected*authCache() + session
+	oursOnDDB := protected*r.cacheRCU("1m0s")*priceRRU/1e6 + sessionDDB
+	classic := protected*per("classic session lookup (baseline, per request)") + logins*per("login") + logouts*per("logout")
+	classicDDB := protected*perDDB("classic session lookup (baseline, per request)") + logins*perDDB("login") + logouts*perDDB("logout")
+	stateless := protected*per("stateless JWT (baseline, API Gateway's built-in JWT authorizer)") + logins*per("login") + refreshes*per("refresh")
+	statelessDDB := logins*perDDB("login") + refreshes*perDDB("refresh")
+	t.add("this service, cache off (default)", money(oursOffDDB), money(oursOff), money(oursOff*1e4))
+	t.add("this service, token-version cache 60 s", money(oursOnDDB), money(oursOn), money(oursOn*1e4))
+	t.add("classic server-side session in DynamoDB (Lambda authorizer, same login/logout)", money(classicDDB), money(classic), money(classic*1e4))
+	t.add("stateless JWT, API Gateway JWT authorizer (no revocation; logins/refreshes as ours)", money(statelessDDB), money(stateless), money(stateless*1e4))
+	return fmt.Sprintf("Usage model: active 8 h a day, 30 days; a protected request every 10 s (%.0f a month), a refresh every 15 min (%.0f), one login and one logout a day (%.0f each).\n\n%s",
+		protected, refreshes, logins, t.String())
+}

@@ -1,0 +1,416 @@
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/example/sessions/internal/ddb"
+	"github.com/example/sessions/internal/password"
+	"github.com/example/sessions/internal/samtemplate"
+	"github.com/example/sessions/internal/session"
+)
+
+// Revoke reasons written by sessionctl (the revoke_reason attribute).
+const (
+	ReasonPasswordChange = "password_change"
+	ReasonAdminRevoke    = "admin_revoke"
+)
+
+// connect resolves the table and builds the store and the session service. The
+// service only revokes here; it mints no token, so it gets no signing key.
+func (c *cli) connect(ctx context.Context, table string) error {
+	if table == "" {
+		table = strings.TrimSpace(c.env.Getenv("TABLE_NAME"))
+	}
+	if table == "" {
+		return &usageError{msg: "no table: pass --table NAME or set TABLE_NAME", hint: helpHint}
+	}
+	c.table = table
+	if c.env.Connect == nil {
+		return errors.New("no DynamoDB client configured")
+	}
+	client, err := c.env.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("AWS configuration: %w", err)
+	}
+	c.client = client
+	c.store = ddb.New(client, table)
+	c.service = session.New(session.Deps{
+		Store: c.store, Now: c.env.Now, Password: c.env.Password, Log: c.env.Log,
+	})
+	return nil
+}
+
+func (c *cli) createTable(ctx context.Context, _ *options, _ []string) error {
+	tpl, err := samtemplate.Parse(c.env.Template)
+	if err != nil {
+		return err
+	}
+	in, err := tpl.CreateTableInput(c.table)
+	if err != nil {
+		return err
+	}
+	ttl := tpl.TTLAttribute()
+	created, err := ddb.EnsureTable(ctx, c.client, in, ttl)
+	if err != nil {
+		return c.failed("creating table "+c.table, err)
+	}
+	switch {
+	case !created:
+		fmt.Fprintf(c.env.Stdout, "table %s already exists; left as it is\n", c.table)
+	case ttl != "":
+		fmt.Fprintf(c.env.Stdout, "created table %s (TTL on attribute %s)\n", c.table, ttl)
+	default:
+		fmt.Fprintf(c.env.Stdout, "created table %s\n", c.table)
+	}
+	return nil
+}
+
+func (c *cli) userCreate(ctx context.Context, o *options, args []string) error {
+	name, err := normalizeName(args[0])
+	if err != nil {
+		return err
+	}
+	scope, err := normalizeScope(o.scope)
+	if err != nil {
+		return err
+	}
+	// Refuse before asking for a password that would be thrown away.
+	exists, err := c.userExists(ctx, name)
+	if err != nil {
+		return err
+	}
+	if exists {
+		return conflict("user %q already exists", name)
+	}
+	pw, err := c.readPassword(name)
+	if err != nil {
+		return err
+	}
+	hash, err := password.Hash(pw, c.env.Password)
+	if err != nil {
+		return fmt.Errorf("hashing the password: %w", err)
+	}
+	uid, err := newUID()
+	if err != nil {
+		return err
+	}
+	err = c.store.CreateUser(ctx, &ddb.Login{Name: name, UID: uid, PwHash: hash, Ver: 1, Scope: scope})
+	if errors.Is(err, ddb.ErrExists) {
+		// The store reports any cancelled transaction as ErrExists; say conflict only
+		// when the user is really there.
+		if exists, _ := c.userExists(ctx, name); exists {
+			return conflict("user %q already exists", name)
+		}
+	}
+	if err != nil {
+		return c.failed("creating user "+name, err)
+	}
+	fmt.Fprintf(c.env.Stdout, "created user %s (uid %s)\n", name, uid)
+	return nil
+}
+
+func (c *cli) userSetPassword(ctx context.Context, _ *options, args []string) error {
+	l, err := c.findUser(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	pw, err := c.readPassword(l.Name)
+	if err != nil {
+		return err
+	}
+	hash, err := password.Hash(pw, c.env.Password)
+	if err != nil {
+		return fmt.Errorf("hashing the password: %w", err)
+	}
+	n, err := c.revokeUser(ctx, l, hash, ReasonPasswordChange)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.env.Stdout, "changed the password of %s; %s; access tokens issued before now are refused\n", l.Name, n)
+	return nil
+}
+
+func (c *cli) userRevokeAll(ctx context.Context, _ *options, args []string) error {
+	l, err := c.findUser(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	n, err := c.revokeUser(ctx, l, "", ReasonAdminRevoke)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.env.Stdout, "revoked every session of %s; %s; access tokens issued before now are refused\n", l.Name, n)
+	return nil
+}
+
+// revokeUser bumps the user's token version (setting newHash if not empty) and
+// revokes every session, then says how many of them were live.
+func (c *cli) revokeUser(ctx context.Context, l *ddb.Login, newHash, reason string) (string, error) {
+	start := c.env.Now()
+	err := c.service.RevokeUser(ctx, l.UID, newHash, reason)
+	switch {
+	case errors.Is(err, ddb.ErrNotFound):
+		return "", notFound("no user record for %q (uid %s)", l.Name, l.UID)
+	case errors.Is(err, ddb.ErrStale):
+		return "", fmt.Errorf("%s changed while sessionctl updated it; run the command again", l.Name)
+	case err != nil:
+		return "", c.failed("revoking the sessions of "+l.Name, err)
+	}
+	sessions, err := c.sessionsOf(ctx, l.UID)
+	if err != nil {
+		fmt.Fprintf(c.env.Stderr, "sessionctl: could not count the revoked sessions: %s\n", oneLine(err.Error()))
+		return "all sessions revoked", nil
+	}
+	// The sessions this run revoked carry its reason and a revocation time from its
+	// start on (stored in whole seconds); count those that were live at the start.
+	from := start.Truncate(time.Second)
+	n := 0
+	for _, s := range sessions {
+		if s.RevokeReason == reason && !s.RevokedAt.Before(from) && start.Before(s.IdleExp) && start.Before(s.AbsExp) {
+			n++
+		}
+	}
+	if n == 1 {
+		return "1 live session revoked", nil
+	}
+	return fmt.Sprintf("%d live sessions revoked", n), nil
+}
+
+func (c *cli) userSetDisabled(ctx context.Context, arg string, disabled bool) error {
+	l, err := c.findUser(ctx, arg)
+	if err != nil {
+		return err
+	}
+	err = c.store.SetDisabled(ctx, l.UID, disabled)
+	if errors.Is(err, ddb.ErrNotFound) {
+		return notFound("no user record for %q (uid %s)", l.Name, l.UID)
+	}
+	if err != nil {
+		return c.failed("updating user "+l.Name, err)
+	}
+	if disabled {
+		fmt.Fprintf(c.env.Stdout, "disabled user %s: logins and access tokens are refused\n", l.Name)
+	} else {
+		fmt.Fprintf(c.env.Stdout, "enabled user %s\n", l.Name)
+	}
+	return nil
+}
+
+// sessionView is one session as `sessions list` shows it.
+type sessionView struct {
+	ID           string     `json:"sid"`
+	UserID       string     `json:"user_id"`
+	State        string     `json:"state"` // live, revoked or expired
+	RevokeReason string     `json:"revoke_reason,omitempty"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	LastUsed     time.Time  `json:"last_used"`
+	IdleExp      time.Time  `json:"idle_expires_at"`
+	AbsExp       time.Time  `json:"expires_at"`
+	Scope        string     `json:"scope,omitempty"`
+	Refreshes    int64      `json:"refreshes"`
+	IP           string     `json:"ip,omitempty"`
+	UserAgent    string     `json:"user_agent,omitempty"`
+}
+
+func view(s *ddb.Session, now time.Time) sessionView {
+	v := sessionView{
+		ID: s.ID, UserID: s.UserID, State: "live",
+		CreatedAt: s.CreatedAt.UTC(), LastUsed: s.LastUsed.UTC(),
+		IdleExp: s.IdleExp.UTC(), AbsExp: s.AbsExp.UTC(),
+		Scope: s.Scope, Refreshes: s.Gen, IP: s.IP, UserAgent: s.UserAgent,
+	}
+	switch {
+	case s.Revoked():
+		at := s.RevokedAt.UTC()
+		v.State, v.RevokeReason, v.RevokedAt = "revoked", s.RevokeReason, &at
+	case !now.Before(s.IdleExp) || !now.Before(s.AbsExp):
+		// Expired items stay until DynamoDB's TTL process deletes them, which can
+		// take days; the deadlines decide, as they do for refresh.
+		v.State = "expired"
+	}
+	return v
+}
+
+func (c *cli) sessionsList(ctx context.Context, o *options, args []string) error {
+	l, err := c.findUser(ctx, args[0])
+	if err != nil {
+		return err
+	}
+	sessions, err := c.sessionsOf(ctx, l.UID)
+	if err != nil {
+		return c.failed("listing the sessions of "+l.Name, err)
+	}
+	now := c.env.Now()
+	views := make([]sessionView, 0, len(sessions))
+	for _, s := range sessions {
+		views = append(views, view(s, now))
+	}
+	if o.json {
+		enc := json.NewEncoder(c.env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(views)
+	}
+	if len(views) == 0 {
+		fmt.Fprintf(c.env.Stdout, "%s has no sessions\n", l.Name)
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SID\tCREATED\tLAST-USED\tIDLE-EXPIRES\tEXPIRES\tSTATE\tIP\tUSER-AGENT")
+	for _, v := range views {
+		state := v.State
+		if v.RevokeReason != "" {
+			state += "(" + v.RevokeReason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, stamp(v.CreatedAt), stamp(v.LastUsed),
+			stamp(v.IdleExp), stamp(v.AbsExp), printable(state), printable(v.IP), printable(v.UserAgent))
+	}
+	return tw.Flush()
+}
+
+func (c *cli) sessionsRevoke(ctx context.Context, _ *options, args []string) error {
+	sid := args[0]
+	if strings.Contains(sid, ".") {
+		return &usageError{msg: "that looks like a refresh token; pass the session ID (the part before the dot, as `sessions list` shows it)", hint: "usage: sessionctl sessions revoke SID"}
+	}
+	if sid == "" || strings.IndexFunc(sid, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+	}) >= 0 {
+		return &usageError{msg: fmt.Sprintf("%q is not a session ID", sid), hint: "usage: sessionctl sessions revoke SID"}
+	}
+	s, err := c.store.GetSession(ctx, sid)
+	if errors.Is(err, ddb.ErrNotFound) {
+		return notFound("no session %q", sid)
+	}
+	if err != nil {
+		return c.failed("reading session "+sid, err)
+	}
+	owner := s.UserID
+	if u, err := c.store.GetUser(ctx, s.UserID); err == nil && u.Name != "" {
+		owner = u.Name
+	}
+	if s.Revoked() {
+		fmt.Fprintf(c.env.Stdout, "session %s of %s was already revoked (%s) at %s\n", sid, owner, printable(s.RevokeReason), stamp(s.RevokedAt))
+		return nil
+	}
+	// Revoking twice is harmless: the first revocation's time and reason stay.
+	_, err = c.store.RevokeSession(ctx, sid, nil, ReasonAdminRevoke, c.env.Now())
+	if errors.Is(err, ddb.ErrNotFound) {
+		return notFound("no session %q", sid)
+	}
+	if err != nil {
+		return c.failed("revoking session "+sid, err)
+	}
+	fmt.Fprintf(c.env.Stdout, "revoked session %s of %s\n", sid, owner)
+	return nil
+}
+
+// sessionsOf reads every session item of a user, newest first. Items the index still
+// lists but the table no longer holds (deleted by TTL) are skipped.
+func (c *cli) sessionsOf(ctx context.Context, uid string) ([]*ddb.Session, error) {
+	ids, err := c.store.ListUserSessions(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	sessions := make([]*ddb.Session, 0, len(ids))
+	for _, id := range ids {
+		s, err := c.store.GetSession(ctx, id)
+		if errors.Is(err, ddb.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		sessions = append(sessions, s)
+	}
+	return sessions, nil
+}
+
+// findUser returns the login record of the user named arg, or a not-found error.
+func (c *cli) findUser(ctx context.Context, arg string) (*ddb.Login, error) {
+	name, err := normalizeName(arg)
+	if err != nil {
+		return nil, err
+	}
+	l, err := c.store.GetLogin(ctx, name)
+	// A record without uid is the stub that failed logins of an unknown name leave.
+	if errors.Is(err, ddb.ErrNotFound) || err == nil && l.UID == "" {
+		return nil, notFound("no user %q", name)
+	}
+	if err != nil {
+		return nil, c.failed("reading user "+name, err)
+	}
+	return l, nil
+}
+
+func (c *cli) userExists(ctx context.Context, name string) (bool, error) {
+	l, err := c.store.GetLogin(ctx, name)
+	if errors.Is(err, ddb.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, c.failed("reading user "+name, err)
+	}
+	return l.UID != "", nil
+}
+
+func normalizeName(arg string) (string, error) {
+	name, err := password.NormalizeUsername(arg)
+	if err != nil {
+		return "", &usageError{msg: fmt.Sprintf("bad username %q: must be 1 to %d printable characters", arg, password.MaxUsernameRunes)}
+	}
+	return name, nil
+}
+
+// normalizeScope checks a space-separated list of OAuth scope tokens (RFC 6749
+// §3.3: printable ASCII except space, '"' and '\') and joins it with single spaces.
+func normalizeScope(s string) (string, error) {
+	words := strings.Fields(s)
+	for _, w := range words {
+		for _, r := range w {
+			if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+				return "", &usageError{msg: fmt.Sprintf("bad scope %q: scopes are printable ASCII words without quotes or backslashes", w)}
+			}
+		}
+	}
+	return strings.Join(words, " "), nil
+}
+
+// newUID returns a random opaque user ID: 128 bits, base64url without padding.
+func newUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// printable shows client-supplied text (user agent, IP) without letting it drive the
+// terminal: control and other non-printable characters become '?'.
+func printable(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, s)
+}

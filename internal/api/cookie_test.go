@@ -1,0 +1,205 @@
+package api_test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/example/sessions/internal/api"
+	"github.com/example/sessions/internal/testenv"
+)
+
+// setCookie is a parsed Set-Cookie value.
+type setCookie struct {
+	name, value string
+	attrs       map[string]string // lower-cased names; flags map to ""
+}
+
+func parseSetCookie(t *testing.T, resp events.APIGatewayV2HTTPResponse) setCookie {
+	t.Helper()
+	if len(resp.Cookies) != 1 {
+		t.Fatalf("want exactly one Set-Cookie, got %q (headers %v)", resp.Cookies, resp.Headers)
+	}
+	parts := strings.Split(resp.Cookies[0], ";")
+	name, value, ok := strings.Cut(strings.TrimSpace(parts[0]), "=")
+	if !ok {
+		t.Fatalf("Set-Cookie %q", resp.Cookies[0])
+	}
+	c := setCookie{name: name, value: value, attrs: map[string]string{}}
+	for _, p := range parts[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		c.attrs[strings.ToLower(k)] = v
+	}
+	return c
+}
+
+// wantRefreshCookie checks the cookie of a login or refresh in cookie mode and
+// returns the refresh token it carries.
+func wantRefreshCookie(t *testing.T, resp events.APIGatewayV2HTTPResponse, maxAge time.Duration) string {
+	t.Helper()
+	c := parseSetCookie(t, resp)
+	if c.name != api.CookieName || c.value == "" {
+		t.Fatalf("cookie %s=%q", c.name, c.value)
+	}
+	for attr, want := range map[string]string{
+		"httponly": "", "secure": "", "samesite": "Strict", "path": "/auth",
+		"max-age": strconv.Itoa(int(maxAge / time.Second)),
+	} {
+		got, ok := c.attrs[attr]
+		if !ok || got != want {
+			t.Errorf("cookie attribute %s = %q (present %v), want %q", attr, got, ok, want)
+		}
+	}
+	if _, ok := c.attrs["domain"]; ok {
+		t.Error("cookie has a Domain attribute (it would reach subdomains)")
+	}
+	var tok testenv.Tokens
+	testenv.Decode(t, resp, &tok)
+	if tok.RefreshToken != "" || strings.Contains(resp.Body, c.value) {
+		t.Error("cookie mode: the refresh token is in the body too")
+	}
+	if tok.AccessToken == "" {
+		t.Error("cookie mode: no access token in the body")
+	}
+	return c.value
+}
+
+const cookieHeader = api.TransportHeader
+
+func cookieReq(path, rt string, withHeader bool, body string) events.APIGatewayV2HTTPRequest {
+	var hdrs []string
+	if withHeader {
+		hdrs = append(hdrs, cookieHeader, "cookie")
+	}
+	if rt != "" {
+		hdrs = append(hdrs, "cookie", api.CookieName+"="+rt)
+	}
+	var b any
+	if body != "" {
+		b = body
+	}
+	return testenv.Post(path, b, hdrs...)
+}
+
+func TestCookieTransport(t *testing.T) {
+	t.Parallel()
+	h, u := newUser(t, map[string]string{"REFRESH_TOKEN_TTL": "48h"})
+	login := func(t *testing.T) string {
+		t.Helper()
+		resp := testenv.Call(t, h.App.API.Login, testenv.LoginReq(u.Name, u.Password, cookieHeader, "cookie"))
+		wantStatus(t, "login in cookie mode", resp, http.StatusOK)
+		return wantRefreshCookie(t, resp, 48*time.Hour)
+	}
+
+	t.Run("login sets the refresh token only as a cookie", func(t *testing.T) {
+		rt := login(t)
+		if !strings.Contains(rt, ".") {
+			t.Errorf("cookie value %q is not a refresh token", rt)
+		}
+	})
+	t.Run("refresh reads the cookie and rotates it", func(t *testing.T) {
+		rt := login(t)
+		h.Clock.Advance(time.Hour)
+		resp := testenv.Call(t, h.App.API.Refresh, cookieReq("/auth/refresh", rt, true, ""))
+		wantStatus(t, "refresh in cookie mode", resp, http.StatusOK)
+		wantHeader(t, resp, "Cache-Control", "no-store")
+		next := wantRefreshCookie(t, resp, 48*time.Hour)
+		if next == rt {
+			t.Error("cookie not rotated")
+		}
+		// The rotated cookie is the session's current token.
+		wantStatus(t, "refresh with the rotated cookie", testenv.Call(t, h.App.API.Refresh, cookieReq("/auth/refresh", next, true, "")), http.StatusOK)
+	})
+	t.Run("refresh with the cookie but without the header is refused as CSRF", func(t *testing.T) {
+		rt := login(t)
+		for _, body := range []string{"", `{}`} {
+			resp := testenv.Call(t, h.App.API.Refresh, cookieReq("/auth/refresh", rt, false, body))
+			wantError(t, resp, http.StatusForbidden, "csrf_header_required")
+		}
+		sid, _, _ := strings.Cut(rt, ".")
+		if testenv.N(h.SessionItem(t, sid), "gen") != 0 {
+			t.Error("a refused cross-site refresh rotated the token")
+		}
+	})
+	t.Run("logout with the cookie but without the header is refused as CSRF", func(t *testing.T) {
+		rt := login(t)
+		resp := testenv.Call(t, h.App.API.Logout, cookieReq("/auth/logout", rt, false, ""))
+		wantError(t, resp, http.StatusForbidden, "csrf_header_required")
+		sid, _, _ := strings.Cut(rt, ".")
+		if h.Revoked(t, sid) {
+			t.Error("a cross-site logout went through")
+		}
+	})
+	t.Run("the header without a cookie is a 401", func(t *testing.T) {
+		wantError(t, testenv.Call(t, h.App.API.Refresh, cookieReq("/auth/refresh", "", true, "")), http.StatusUnauthorized, "invalid_grant")
+	})
+	t.Run("a cookie and a body token together are a 400", func(t *testing.T) {
+		rt := login(t)
+		resp := testenv.Call(t, h.App.API.Refresh, cookieReq("/auth/refresh", rt, true, `{"refresh_token":"`+rt+`"}`))
+		wantError(t, resp, http.StatusBadRequest, "invalid_request")
+		resp = testenv.Call(t, h.App.API.Logout, cookieReq("/auth/logout", rt, true, `{"refresh_token":"`+rt+`"}`))
+		wantError(t, resp, http.StatusBadRequest, "invalid_request")
+	})
+	t.Run("an unknown transport is a 400", func(t *testing.T) {
+		resp := testenv.Call(t, h.App.API.Login, testenv.LoginReq(u.Name, u.Password, cookieHeader, "localStorage"))
+		wantError(t, resp, http.StatusBadRequest, "invalid_request")
+	})
+	t.Run("two different refresh cookies are trusted neither", func(t *testing.T) {
+		a, b := login(t), login(t)
+		req := cookieReq("/auth/refresh", a, true, "")
+		req.Cookies = append(req.Cookies, api.CookieName+"="+b)
+		resp := testenv.Call(t, h.App.API.Refresh, req)
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("a request with two different refresh cookies was served")
+		}
+	})
+	t.Run("logout reads the cookie, revokes the session and clears the cookie", func(t *testing.T) {
+		rt := login(t)
+		resp := testenv.Call(t, h.App.API.Logout, cookieReq("/auth/logout", rt, true, ""))
+		wantStatus(t, "logout in cookie mode", resp, http.StatusNoContent)
+		c := parseSetCookie(t, resp)
+		if c.name != api.CookieName || c.value != "" || c.attrs["max-age"] != "0" || c.attrs["path"] != "/auth" {
+			t.Errorf("logout cookie %q does not clear the refresh cookie", resp.Cookies[0])
+		}
+		sid, _, _ := strings.Cut(rt, ".")
+		if !h.Revoked(t, sid) {
+			t.Error("session not revoked")
+		}
+		// Logging out again (or with a stale cookie) is still a 204 that clears it.
+		resp = testenv.Call(t, h.App.API.Logout, cookieReq("/auth/logout", rt, true, ""))
+		wantStatus(t, "second logout", resp, http.StatusNoContent)
+	})
+	t.Run("logout everywhere in cookie mode", func(t *testing.T) {
+		rt := login(t)
+		other := h.Login(t, u.Name, u.Password)
+		resp := testenv.Call(t, h.App.API.Logout, cookieReq("/auth/logout", rt, true, `{"scope":"all"}`))
+		wantStatus(t, "logout all in cookie mode", resp, http.StatusNoContent)
+		if !h.Revoked(t, other.SessionID) || h.Allowed(t, other.AccessToken) {
+			t.Error("logout all in cookie mode left another session alive")
+		}
+	})
+	t.Run("a refused cookie refresh clears the cookie", func(t *testing.T) {
+		rt := login(t)
+		testenv.Call(t, h.App.API.Logout, cookieReq("/auth/logout", rt, true, ""))
+		resp := testenv.Call(t, h.App.API.Refresh, cookieReq("/auth/refresh", rt, true, ""))
+		wantError(t, resp, http.StatusUnauthorized, "invalid_grant")
+		if c := parseSetCookie(t, resp); c.value != "" || c.attrs["max-age"] != "0" {
+			t.Errorf("cookie after a refused refresh: %q", resp.Cookies[0])
+		}
+	})
+	t.Run("body transport never sets a cookie", func(t *testing.T) {
+		tok := h.Login(t, u.Name, u.Password)
+		for _, resp := range []events.APIGatewayV2HTTPResponse{
+			testenv.Call(t, h.App.API.Refresh, testenv.RefreshReq(tok.RefreshToken)),
+			testenv.Call(t, h.App.API.Logout, testenv.LogoutReq(tok.RefreshToken, "")),
+		} {
+			if len(resp.Cookies) != 0 {
+				t.Errorf("body transport answered with cookies %q", resp.Cookies)
+			}
+		}
+	})
+}

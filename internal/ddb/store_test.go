@@ -1,0 +1,517 @@
+package ddb_test
+
+// Store-level tests against DynamoDB Local: every condition of every write, the
+// sentinel errors and how SDK errors are classified.
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/example/sessions/internal/ddb"
+	"github.com/example/sessions/internal/testddb"
+	"github.com/example/sessions/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testddb.Main(m) }
+
+var now = testenv.Epoch
+
+func hash(s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	return sum[:]
+}
+
+func newSID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// fixture is a store with one user and one session.
+type fixture struct {
+	h     *testenv.Harness
+	store *ddb.Store
+	login *ddb.Login
+	sess  *ddb.Session
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	h := testenv.New(t, testenv.Options{})
+	u := h.CreateUser(t, "alice", "", "")
+	l, err := h.Store.GetLogin(testenv.Ctx(t), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.UID != u.ID {
+		t.Fatalf("login record uid %q, want %q", l.UID, u.ID)
+	}
+	s := &ddb.Session{
+		ID: newSID(), UserID: u.ID, Ver: l.Ver, Cur: hash("t0"),
+		IdleExp: now.Add(time.Hour), AbsExp: now.Add(3 * time.Hour), CreatedAt: now, LastUsed: now,
+	}
+	if err := h.Store.CreateSession(testenv.Ctx(t), s, l); err != nil {
+		t.Fatal(err)
+	}
+	return fixture{h: h, store: h.Store, login: l, sess: s}
+}
+
+func (f fixture) rotate(t *testing.T, presented, next string, at time.Time) (*ddb.Session, error) {
+	t.Helper()
+	return f.store.Rotate(testenv.Ctx(t), ddb.RotateInput{
+		SessionID: f.sess.ID, Presented: hash(presented), Next: hash(next), Now: at,
+		IdleExp: at.Add(time.Hour), AbsExp: f.sess.AbsExp,
+	})
+}
+
+func TestRotate(t *testing.T) {
+	t.Parallel()
+	t.Run("the current hash rotates and the updated session comes back", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		at := now.Add(10 * time.Minute)
+		s, err := f.rotate(t, "t0", "t1", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(s.Cur, hash("t1")) || !bytes.Equal(s.Prev, hash("t0")) || s.Gen != 1 ||
+			!s.IdleExp.Equal(at.Add(time.Hour)) || !s.AbsExp.Equal(f.sess.AbsExp) || s.RotatedAt.UnixMilli() != at.UnixMilli() {
+			t.Errorf("rotated session %+v", s)
+		}
+		it := f.h.SessionItem(t, f.sess.ID)
+		if testenv.N(it, "ttl") != at.Add(time.Hour).Unix() || testenv.N(it, "last_used") != at.Unix() {
+			t.Errorf("ttl=%d last_used=%d", testenv.N(it, "ttl"), testenv.N(it, "last_used"))
+		}
+	})
+	t.Run("the ttl is the absolute deadline when that comes first", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		at := f.sess.AbsExp.Add(-10 * time.Minute)
+		if _, err := f.store.Rotate(testenv.Ctx(t), ddb.RotateInput{
+			SessionID: f.sess.ID, Presented: hash("t0"), Next: hash("t1"), Now: now,
+			IdleExp: at.Add(time.Hour), AbsExp: f.sess.AbsExp,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := testenv.N(f.h.SessionItem(t, f.sess.ID), "ttl"); got != f.sess.AbsExp.Unix() {
+			t.Errorf("ttl = %d, want the absolute deadline %d", got, f.sess.AbsExp.Unix())
+		}
+	})
+	for _, tc := range []struct {
+		name    string
+		prepare func(t *testing.T, f fixture) // changes the session first
+		present string
+		at      time.Duration
+	}{
+		{"a hash that is not current fails with the old item", nil, "forged", time.Minute},
+		{"the previous hash fails with the old item", func(t *testing.T, f fixture) {
+			if _, err := f.rotate(t, "t0", "t1", now); err != nil {
+				t.Fatal(err)
+			}
+		}, "t0", time.Minute},
+		{"a revoked session fails with the old item", func(t *testing.T, f fixture) {
+			if _, err := f.store.RevokeSession(testenv.Ctx(t), f.sess.ID, nil, "test", now); err != nil {
+				t.Fatal(err)
+			}
+		}, "t0", time.Minute},
+		{"a session at its idle deadline fails with the old item", nil, "t0", time.Hour},
+		{"a session past its absolute deadline fails with the old item", func(t *testing.T, f fixture) {
+			// Keep the idle deadline alive past the absolute one.
+			for i, at := range []time.Duration{50 * time.Minute, 100 * time.Minute, 150 * time.Minute} {
+				prev, next := "t"+string(rune('0'+i)), "t"+string(rune('1'+i))
+				if _, err := f.rotate(t, prev, next, now.Add(at)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, "t3", 3*time.Hour + time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			if tc.prepare != nil {
+				tc.prepare(t, f)
+			}
+			before := f.h.SessionItem(t, f.sess.ID)
+			_, err := f.rotate(t, tc.present, "child", now.Add(tc.at))
+			var c *ddb.RotateConflict
+			if !errors.As(err, &c) || c.Old == nil {
+				t.Fatalf("err = %v, want a RotateConflict carrying the item", err)
+			}
+			if c.Old.ID != f.sess.ID || c.Old.UserID != f.sess.UserID || !bytes.Equal(c.Old.Cur, testenv.B(before, "cur")) {
+				t.Errorf("conflict carries %+v, not the item as it was", c.Old)
+			}
+			if after := f.h.SessionItem(t, f.sess.ID); !bytes.Equal(testenv.B(after, "cur"), testenv.B(before, "cur")) ||
+				testenv.N(after, "gen") != testenv.N(before, "gen") || testenv.N(after, "idle_exp") != testenv.N(before, "idle_exp") {
+				t.Error("a failed rotation changed the item")
+			}
+		})
+	}
+	t.Run("an unknown session is ErrNotFound and creates nothing", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		sid := newSID()
+		_, err := f.store.Rotate(testenv.Ctx(t), ddb.RotateInput{SessionID: sid, Presented: hash("x"), Next: hash("y"), Now: now, IdleExp: now.Add(time.Hour), AbsExp: now.Add(time.Hour)})
+		if !errors.Is(err, ddb.ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+		if f.h.Item(t, "s#"+sid) != nil {
+			t.Error("Rotate created an item")
+		}
+	})
+}
+
+func TestCreateSession(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := testenv.Ctx(t)
+	fresh := func() *ddb.Session {
+		s := *f.sess
+		s.ID = newSID()
+		return &s
+	}
+	t.Run("a taken session ID is ErrExists", func(t *testing.T) {
+		if err := f.store.CreateSession(ctx, f.sess, f.login); !errors.Is(err, ddb.ErrExists) {
+			t.Errorf("err = %v, want ErrExists", err)
+		}
+	})
+	for name, edit := range map[string]func(l *ddb.Login){
+		"a login record read before a version bump is ErrStale":       func(l *ddb.Login) { l.Ver-- },
+		"a login record read before a password change is ErrStale":    func(l *ddb.Login) { l.PwHash = "$argon2id$old" },
+		"a login record of another account (uid changed) is ErrStale": func(l *ddb.Login) { l.UID = "usr_someone_else" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := *f.login
+			edit(&l)
+			s := fresh()
+			if err := f.store.CreateSession(ctx, s, &l); !errors.Is(err, ddb.ErrStale) {
+				t.Errorf("err = %v, want ErrStale", err)
+			}
+			if f.h.Item(t, "s#"+s.ID) != nil {
+				t.Error("the session was written although the transaction failed")
+			}
+		})
+	}
+	t.Run("a login clears the failure counter in the same transaction", func(t *testing.T) {
+		if err := f.store.RecordLoginFailure(ctx, "alice", true, true, now, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.CreateSession(ctx, fresh(), f.login); err != nil {
+			t.Fatal(err)
+		}
+		if l := f.h.Item(t, "n#alice"); testenv.Has(l, "fails") || testenv.Has(l, "last_fail") {
+			t.Error("failure counter survives a successful login")
+		}
+	})
+	t.Run("session items carry the GSI keys and no ttl beyond the deadlines", func(t *testing.T) {
+		it := f.h.SessionItem(t, f.sess.ID)
+		if testenv.S(it, "user_id") != f.sess.UserID || testenv.N(it, "created_at") != now.Unix() || testenv.N(it, "ttl") != f.sess.IdleExp.Unix() {
+			t.Errorf("item %v", it)
+		}
+	})
+}
+
+func TestRevokeSession(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := testenv.Ctx(t)
+	if _, err := f.rotate(t, "t0", "t1", now); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("a hash that is neither current nor previous is ErrNotFound and changes nothing", func(t *testing.T) {
+		if _, err := f.store.RevokeSession(ctx, f.sess.ID, hash("forged"), "logout", now); !errors.Is(err, ddb.ErrNotFound) {
+			t.Fatalf("err = %v", err)
+		}
+		if f.h.Revoked(t, f.sess.ID) {
+			t.Error("revoked without proof of possession")
+		}
+	})
+	t.Run("an unknown session is ErrNotFound and creates nothing", func(t *testing.T) {
+		sid := newSID()
+		for _, h := range [][]byte{hash("x"), nil} {
+			if _, err := f.store.RevokeSession(ctx, sid, h, "logout", now); !errors.Is(err, ddb.ErrNotFound) {
+				t.Errorf("err = %v", err)
+			}
+		}
+		if f.h.Item(t, "s#"+sid) != nil {
+			t.Error("RevokeSession created an item")
+		}
+	})
+	t.Run("the previous hash proves possession", func(t *testing.T) {
+		s, err := f.store.RevokeSession(ctx, f.sess.ID, hash("t0"), "logout", now)
+		if err != nil || !s.Revoked() || s.RevokeReason != "logout" || !s.RevokedAt.Equal(now) {
+			t.Fatalf("RevokeSession = %+v, %v", s, err)
+		}
+	})
+	t.Run("revoking again keeps the first time and reason", func(t *testing.T) {
+		s, err := f.store.RevokeSession(ctx, f.sess.ID, nil, "refresh_token_reuse", now.Add(time.Hour))
+		if err != nil || s.RevokeReason != "logout" || !s.RevokedAt.Equal(now) {
+			t.Fatalf("second revoke = %+v, %v", s, err)
+		}
+		if s, err := f.store.RevokeSession(ctx, f.sess.ID, hash("t1"), "logout", now.Add(2*time.Hour)); err != nil || !s.RevokedAt.Equal(now) {
+			t.Fatalf("third revoke = %+v, %v", s, err)
+		}
+	})
+}
+
+func TestGetAuthState(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := testenv.Ctx(t)
+	s, u, err := f.store.GetAuthState(ctx, f.sess.ID, f.sess.UserID)
+	if err != nil || s.ID != f.sess.ID || u.ID != f.sess.UserID || u.Ver != 1 || u.Name != "alice" || u.Disabled {
+		t.Fatalf("GetAuthState = %+v, %+v, %v", s, u, err)
+	}
+	for name, ids := range map[string][2]string{
+		"a missing session is ErrNotFound":         {newSID(), f.sess.UserID},
+		"a missing user is ErrNotFound":            {f.sess.ID, "usr_nobody"},
+		"a session of another user is ErrNotFound": {f.sess.ID, "usr_other"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := f.store.GetAuthState(ctx, ids[0], ids[1]); !errors.Is(err, ddb.ErrNotFound) {
+				t.Errorf("err = %v", err)
+			}
+		})
+	}
+	t.Run("unprocessed keys are ErrUnavailable", func(t *testing.T) {
+		clear := f.h.Net.Inject("BatchGetItem", 1, testenv.Unprocessed())
+		defer clear()
+		if _, _, err := f.store.GetAuthState(ctx, f.sess.ID, f.sess.UserID); !errors.Is(err, ddb.ErrUnavailable) {
+			t.Errorf("err = %v, want ErrUnavailable", err)
+		}
+	})
+	t.Run("the reads are strongly consistent", func(t *testing.T) {
+		use := f.h.Usage(func() { _, _, _ = f.store.GetAuthState(ctx, f.sess.ID, f.sess.UserID) })
+		if use.RCU != 2 {
+			t.Errorf("%s: want 2 RCU (2 items read strongly consistently; eventually consistent would be 1)", use)
+		}
+	})
+}
+
+func TestErrorsAreClassified(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		fault       testenv.Fault
+		unavailable bool
+	}{
+		{"throttling is unavailable", testenv.Throttle(), true},
+		{"request-rate throttling is unavailable", testenv.APIError(http.StatusBadRequest, "ThrottlingException", "Rate of requests exceeds the allowed throughput."), true},
+		{"a 500 is unavailable", testenv.ServerError(), true},
+		{"a 503 is unavailable", testenv.APIError(http.StatusServiceUnavailable, "ServiceUnavailable", "unavailable"), true},
+		{"a connection reset is unavailable", testenv.Reset(), true},
+		{"a validation error is not unavailable", testenv.APIError(http.StatusBadRequest, "ValidationException", "bad"), false},
+		{"a missing table is not unavailable", testenv.APIError(http.StatusBadRequest, "ResourceNotFoundException", "no table"), false},
+		{"denied access is not unavailable", testenv.APIError(http.StatusBadRequest, "AccessDeniedException", "no"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			clear := f.h.Net.Inject("", -1, tc.fault)
+			_, err := f.store.GetSession(testenv.Ctx(t), f.sess.ID)
+			clear()
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if errors.Is(err, ddb.ErrUnavailable) != tc.unavailable {
+				t.Errorf("err = %v; unavailable = %v, want %v", err, errors.Is(err, ddb.ErrUnavailable), tc.unavailable)
+			}
+			if errors.Is(err, ddb.ErrNotFound) {
+				t.Errorf("a fault classified as not found: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoginRecords(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := testenv.Ctx(t)
+	t.Run("an unknown name has no record", func(t *testing.T) {
+		if _, err := f.store.GetLogin(ctx, "nobody"); !errors.Is(err, ddb.ErrNotFound) {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("failures of an unknown name make a stub that expires", func(t *testing.T) {
+		expiry := now.Add(24 * time.Hour)
+		for i := range 2 {
+			if err := f.store.RecordLoginFailure(ctx, "nobody", false, i == 0, now, expiry); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, err := f.store.GetLogin(ctx, "nobody")
+		if err != nil || l.UID != "" || l.Fails != 2 || !l.LastFail.Equal(now) {
+			t.Fatalf("stub = %+v, %v", l, err)
+		}
+		if got := testenv.N(f.h.Item(t, "n#nobody"), "ttl"); got != expiry.Unix() {
+			t.Errorf("stub ttl = %d, want %d", got, expiry.Unix())
+		}
+	})
+	t.Run("an account can be created over a stub", func(t *testing.T) {
+		if err := f.store.CreateUser(ctx, &ddb.Login{Name: "nobody", UID: "usr_nobody", PwHash: "$argon2id$x", Ver: 1}); err != nil {
+			t.Fatal(err)
+		}
+		l, _ := f.store.GetLogin(ctx, "nobody")
+		if l.UID != "usr_nobody" || l.Fails != 0 || testenv.Has(f.h.Item(t, "n#nobody"), "ttl") {
+			t.Errorf("account over a stub: %+v (ttl kept: %v)", l, testenv.Has(f.h.Item(t, "n#nobody"), "ttl"))
+		}
+	})
+	t.Run("a stub write never touches a real account", func(t *testing.T) {
+		err := f.store.RecordLoginFailure(ctx, "alice", false, true, now, now.Add(time.Hour))
+		if err == nil {
+			t.Fatal("a stub failure was written over an account")
+		}
+		if testenv.Has(f.h.Item(t, "n#alice"), "ttl") {
+			t.Fatal("an account's login record got a ttl: it would be deleted")
+		}
+	})
+	t.Run("a known-account failure never creates a record", func(t *testing.T) {
+		if err := f.store.RecordLoginFailure(ctx, "ghost", true, true, now, now); err == nil {
+			t.Error("no error")
+		}
+		if f.h.Item(t, "n#ghost") != nil {
+			t.Error("record created")
+		}
+	})
+	t.Run("failures count up and restart", func(t *testing.T) {
+		for i := range 3 {
+			if err := f.store.RecordLoginFailure(ctx, "alice", true, false, now.Add(time.Duration(i)*time.Second), now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, _ := f.store.GetLogin(ctx, "alice")
+		if l.Fails != 3 || !l.LastFail.Equal(now.Add(2*time.Second)) {
+			t.Errorf("after 3 failures: %+v", l)
+		}
+		_ = f.store.RecordLoginFailure(ctx, "alice", true, true, now.Add(time.Hour), now)
+		if l, _ := f.store.GetLogin(ctx, "alice"); l.Fails != 1 {
+			t.Errorf("after a restart: fails = %d", l.Fails)
+		}
+	})
+}
+
+func TestBumpVersion(t *testing.T) {
+	t.Parallel()
+	t.Run("bumps both records and sets a new hash", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		ctx := testenv.Ctx(t)
+		_ = f.store.RecordLoginFailure(ctx, "alice", true, true, now, now)
+		v, err := f.store.BumpVersion(ctx, f.sess.UserID, "$argon2id$new")
+		if err != nil || v != 2 {
+			t.Fatalf("BumpVersion = %d, %v", v, err)
+		}
+		u, l := f.h.Item(t, "u#"+f.sess.UserID), f.h.Item(t, "n#alice")
+		if testenv.N(u, "ver") != 2 || testenv.N(l, "ver") != 2 || testenv.S(l, "pwhash") != "$argon2id$new" || testenv.Has(l, "fails") {
+			t.Errorf("user %v login %v", u, l)
+		}
+		// A login that read the old record can no longer open a session.
+		s := *f.sess
+		s.ID = newSID()
+		if err := f.store.CreateSession(ctx, &s, f.login); !errors.Is(err, ddb.ErrStale) {
+			t.Errorf("CreateSession with the pre-bump record: %v, want ErrStale", err)
+		}
+	})
+	t.Run("without a hash it keeps the password", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		if _, err := f.store.BumpVersion(testenv.Ctx(t), f.sess.UserID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if testenv.S(f.h.Item(t, "n#alice"), "pwhash") != f.login.PwHash {
+			t.Error("password hash changed")
+		}
+	})
+	t.Run("an unknown user is ErrNotFound", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		if _, err := f.store.BumpVersion(testenv.Ctx(t), "usr_nobody", ""); !errors.Is(err, ddb.ErrNotFound) {
+			t.Errorf("err = %v", err)
+		}
+	})
+	t.Run("concurrent bumps never lose one: each succeeds or is ErrStale", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		const n = 8
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for range n {
+			wg.Go(func() {
+				_, err := f.store.BumpVersion(testenv.Ctx(t), f.sess.UserID, "")
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					ok++
+				case !errors.Is(err, ddb.ErrStale):
+					t.Errorf("concurrent bump: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		u, l := f.h.Item(t, "u#"+f.sess.UserID), f.h.Item(t, "n#alice")
+		if testenv.N(u, "ver") != int64(1+ok) || testenv.N(l, "ver") != testenv.N(u, "ver") {
+			t.Errorf("%d bumps succeeded; user ver %d, login ver %d", ok, testenv.N(u, "ver"), testenv.N(l, "ver"))
+		}
+	})
+}
+
+func TestListUserSessionsIsNewestFirstAndPerUser(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := testenv.Ctx(t)
+	ids := []string{f.sess.ID}
+	for i := 1; i <= 3; i++ {
+		s := *f.sess
+		s.ID, s.CreatedAt = newSID(), now.Add(time.Duration(i)*time.Minute)
+		if err := f.store.CreateSession(ctx, &s, f.login); err != nil {
+			t.Fatal(err)
+		}
+		ids = append([]string{s.ID}, ids...)
+	}
+	bob := f.h.CreateUser(t, "bob", "", "")
+	bl, _ := f.store.GetLogin(ctx, "bob")
+	if err := f.store.CreateSession(ctx, &ddb.Session{ID: newSID(), UserID: bob.ID, Ver: 1, Cur: hash("b"), IdleExp: now.Add(time.Hour), AbsExp: now.Add(time.Hour), CreatedAt: now}, bl); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.store.ListUserSessions(ctx, f.sess.UserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("listed %v, want %v", got, ids)
+	}
+	for i := range ids {
+		if got[i] != ids[i] {
+			t.Errorf("listed %v, want newest first %v", got, ids)
+			break
+		}
+	}
+}
+
+func TestSetDisabledMarksBothRecords(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := testenv.Ctx(t)
+	if err := f.store.SetDisabled(ctx, f.sess.UserID, true); err != nil {
+		t.Fatal(err)
+	}
+	l, _ := f.store.GetLogin(ctx, "alice")
+	_, u, _ := f.store.GetAuthState(ctx, f.sess.ID, f.sess.UserID)
+	if !l.Disabled || u == nil || !u.Disabled {
+		t.Errorf("login disabled %v, user %+v", l.Disabled, u)
+	}
+	if err := f.store.SetDisabled(ctx, f.sess.UserID, false); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := f.store.GetLogin(ctx, "alice"); l.Disabled {
+		t.Error("still disabled")
+	}
+}

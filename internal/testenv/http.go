@@ -1,0 +1,208 @@
+package testenv
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Handler is the shape of the App's HTTP handlers.
+type Handler func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+// Request builds an API Gateway HTTP API (payload 2.0) event. body is sent as is if it
+// is a string or []byte, else JSON-encoded; a non-empty body gets
+// Content-Type: application/json unless headers set one. headers are name/value
+// pairs; a "cookie" pair becomes an entry of the event's Cookies, as API Gateway
+// delivers them.
+func Request(method, path string, body any, headers ...string) events.APIGatewayV2HTTPRequest {
+	req := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: method + " " + path, RawPath: path,
+		Headers: map[string]string{},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RequestID: "test-request",
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+				Method: method, Path: path, Protocol: "HTTP/1.1", SourceIP: "203.0.113.7", UserAgent: "testenv/1.0",
+			},
+		},
+	}
+	switch b := body.(type) {
+	case nil:
+	case string:
+		req.Body = b
+	case []byte:
+		req.Body = string(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			panic(err)
+		}
+		req.Body = string(j)
+	}
+	if req.Body != "" {
+		req.Headers["content-type"] = "application/json"
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		k, v := strings.ToLower(headers[i]), headers[i+1]
+		if k == "cookie" {
+			req.Cookies = append(req.Cookies, v)
+			continue
+		}
+		if v == "" && k == "content-type" {
+			delete(req.Headers, k)
+			continue
+		}
+		req.Headers[k] = v
+	}
+	return req
+}
+
+// Post is Request("POST", ...).
+func Post(path string, body any, headers ...string) events.APIGatewayV2HTTPRequest {
+	return Request(http.MethodPost, path, body, headers...)
+}
+
+// Call runs a handler with a generous deadline and fails the test if it returns an
+// error (handlers answer every failure with a response).
+func Call(tb testing.TB, h Handler, req events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	tb.Helper()
+	return CallTimeout(tb, h, req, 20*time.Second)
+}
+
+// CallTimeout runs a handler under a context that ends after d, as a Lambda's does.
+func CallTimeout(tb testing.TB, h Handler, req events.APIGatewayV2HTTPRequest, d time.Duration) events.APIGatewayV2HTTPResponse {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	resp, err := h(ctx, req)
+	if err != nil {
+		tb.Fatalf("%s returned an error instead of a response: %v", req.RouteKey, err)
+	}
+	return resp
+}
+
+// Tokens is the body of a login or refresh answer.
+type Tokens struct {
+	AccessToken      string `json:"access_token"`
+	TokenType        string `json:"token_type"`
+	ExpiresIn        int64  `json:"expires_in"`
+	RefreshToken     string `json:"refresh_token"`
+	RefreshExpiresIn int64  `json:"refresh_expires_in"`
+	SessionID        string `json:"session_id"`
+	SessionExpiresAt string `json:"session_expires_at"`
+}
+
+// ErrorBody is the body of every error answer.
+type ErrorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// Decode decodes a response body into v, strictly.
+func Decode(tb testing.TB, resp events.APIGatewayV2HTTPResponse, v any) {
+	tb.Helper()
+	dec := json.NewDecoder(strings.NewReader(resp.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		tb.Fatalf("response body %q is not the expected JSON: %v", resp.Body, err)
+	}
+}
+
+// LoginReq is a login request body.
+func LoginReq(username, pw string, headers ...string) events.APIGatewayV2HTTPRequest {
+	return Post("/auth/login", map[string]string{"username": username, "password": pw}, headers...)
+}
+
+// RefreshReq is a refresh request body.
+func RefreshReq(rt string) events.APIGatewayV2HTTPRequest {
+	return Post("/auth/refresh", map[string]string{"refresh_token": rt})
+}
+
+// LogoutReq is a logout request body; scope is "", "session" or "all".
+func LogoutReq(rt, scope string) events.APIGatewayV2HTTPRequest {
+	body := map[string]string{"refresh_token": rt}
+	if scope != "" {
+		body["scope"] = scope
+	}
+	return Post("/auth/logout", body)
+}
+
+// Login logs in through the HTTP handler and fails the test unless it answers 200.
+func (h *Harness) Login(tb testing.TB, username, pw string) Tokens {
+	tb.Helper()
+	resp := Call(tb, h.App.API.Login, LoginReq(username, pw))
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("login %q: %d %s", username, resp.StatusCode, resp.Body)
+	}
+	var t Tokens
+	Decode(tb, resp, &t)
+	return t
+}
+
+// Refresh posts a refresh token and returns the status with the decoded tokens (zero
+// unless 200).
+func (h *Harness) Refresh(tb testing.TB, rt string) (int, Tokens) {
+	tb.Helper()
+	resp := Call(tb, h.App.API.Refresh, RefreshReq(rt))
+	var t Tokens
+	if resp.StatusCode == http.StatusOK {
+		Decode(tb, resp, &t)
+	}
+	return resp.StatusCode, t
+}
+
+// MustRefresh refreshes and fails the test unless it answers 200.
+func (h *Harness) MustRefresh(tb testing.TB, rt string) Tokens {
+	tb.Helper()
+	resp := Call(tb, h.App.API.Refresh, RefreshReq(rt))
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("refresh: %d %s", resp.StatusCode, resp.Body)
+	}
+	var t Tokens
+	Decode(tb, resp, &t)
+	return t
+}
+
+// Logout posts a logout and returns the status.
+func (h *Harness) Logout(tb testing.TB, rt, scope string) int {
+	tb.Helper()
+	return Call(tb, h.App.API.Logout, LogoutReq(rt, scope)).StatusCode
+}
+
+// Allowed reports whether the authorizer allows an access token now.
+func (h *Harness) Allowed(tb testing.TB, at string) bool {
+	tb.Helper()
+	return h.Authorize(tb, at).IsAuthorized
+}
+
+// Claims returns the payload of a JWT without verifying it (the test reads what the
+// service put in; the authorizer does the verifying).
+func Claims(tb testing.TB, jwt string) map[string]any {
+	tb.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		tb.Fatalf("not a JWT: %q", jwt)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		tb.Fatalf("JWT payload: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		tb.Fatalf("JWT payload: %v", err)
+	}
+	return m
+}
+
+// TokenHash is what the table stores for a refresh token: SHA-256 of the whole
+// "<sid>.<secret>" string.
+func TokenHash(rt string) []byte {
+	sum := sha256.Sum256([]byte(rt))
+	return sum[:]
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"embed"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/example/sessions/internal/app"
+	"github.com/example/sessions/internal/gateway"
+	"github.com/example/sessions/internal/samtemplate"
+)
+
+// functions maps a function's CodeUri in template.yaml to its handler: what each
+// functions/<name>/main.go hands to app.Run.
+var functions = map[string]func(*app.App) gateway.Handler{
+	"functions/login":   func(a *app.App) gateway.Handler { return a.API.Login },
+	"functions/refresh": func(a *app.App) gateway.Handler { return a.API.Refresh },
+	"functions/logout":  func(a *app.App) gateway.Handler { return a.API.Logout },
+	"functions/jwks":    func(a *app.App) gateway.Handler { return a.API.JWKS },
+	"functions/me":      func(a *app.App) gateway.Handler { return a.API.Me },
+}
+
+// plannedRoute is a template route with the handler it maps to.
+type plannedRoute struct {
+	route   samtemplate.Route
+	handler func(*app.App) gateway.Handler
+}
+
+// routePlan is every route template.yaml declares, each mapped to local code.
+type routePlan []plannedRoute
+
+// planRoutes maps every HttpApi route of the template to its in-process handler. A
+// route whose function has no local mapping, or that the demo page would hide, is an
+// error: the local server serves all of the API or refuses to start.
+func planRoutes(tmpl *samtemplate.Template) (routePlan, error) {
+	routes := tmpl.Routes()
+	if len(routes) == 0 {
+		return nil, fmt.Errorf("template.yaml declares no HttpApi route")
+	}
+	var plan routePlan
+	var problems []string
+	for _, r := range routes {
+		if localOnly(r.Path) {
+			problems = append(problems, fmt.Sprintf("%s %s (%s) clashes with the local demo page at / and /_local/", r.Method, r.Path, r.Function))
+			continue
+		}
+		h, ok := functions[r.CodeURI]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s %s: function %s (CodeUri %q) has no local handler; add it to the functions map in local/routes.go", r.Method, r.Path, r.Function, r.CodeURI))
+			continue
+		}
+		plan = append(plan, plannedRoute{route: r, handler: h})
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("template.yaml routes the local server cannot serve:\n  %s", strings.Join(problems, "\n  "))
+	}
+	return plan, nil
+}
+
+// bind returns the gateway routes served by a's handlers.
+func (p routePlan) bind(a *app.App) []gateway.Route {
+	out := make([]gateway.Route, 0, len(p))
+	for _, r := range p {
+		out = append(out, gateway.Route{
+			Method:    r.route.Method,
+			Path:      r.route.Path,
+			Handler:   r.handler(a),
+			Protected: r.route.Protected,
+			Name:      r.route.Function,
+		})
+	}
+	return out
+}
+
+// The demo page: plain files embedded from local/web, no build step.
+//
+//go:embed web
+var web embed.FS
+
+// assets are the local-only paths and their files.
+var assets = map[string]struct{ file, contentType string }{
+	"/":                   {"web/index.html", "text/html; charset=utf-8"},
+	"/_local/app.js":      {"web/app.js", "text/javascript; charset=utf-8"},
+	"/_local/style.css":   {"web/style.css", "text/css; charset=utf-8"},
+	"/_local/favicon.svg": {"web/favicon.svg", "image/svg+xml"},
+}
+
+// localOnly reports whether a template path would collide with the demo page.
+func localOnly(path string) bool {
+	return path == "/" || path == "/_local" || strings.HasPrefix(path, "/_local/")
+}
+
+// pageCSP allows the page its own script, style and fetches, and nothing else.
+const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
+	"form-action 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+// handler serves the demo page's files on GET and HEAD and hands everything else,
+// unchanged, to the API Gateway emulator.
+type handler struct {
+	api   http.Handler
+	files map[string][]byte
+}
+
+func newHandler(api http.Handler) http.Handler {
+	h := &handler{api: api, files: map[string][]byte{}}
+	for path, a := range assets {
+		b, err := web.ReadFile(a.file)
+		if err != nil {
+			panic(err) // the files are embedded at build time
+		}
+		h.files[path] = b
+	}
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if body, ok := h.files[r.URL.Path]; ok {
+			hd := w.Header()
+			hd.Set("Content-Type", assets[r.URL.Path].contentType)
+			hd.Set("Content-Security-Policy", pageCSP)
+			hd.Set("X-Content-Type-Options", "nosniff")
+			hd.Set("Referrer-Policy", "no-referrer")
+			hd.Set("Cache-Control", "no-cache")
+			_, _ = w.Write(body)
+			return
+		}
+	}
+	h.api.ServeHTTP(w, r)
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Runs the demo page's headless-Chromium test (local/e2e/browser.test.mjs) against the
+# local server, the way a person would use it: `make browser-test` (part of `make test`).
+#
+# On first use it installs Debian's chromium package (apt-get) and the test's npm
+# dependencies (npm ci into local/e2e/node_modules). It builds the local server,
+# starts it on a free port with a fresh user (it starts its own DynamoDB Local), runs
+# the test, and stops everything, checking that DynamoDB Local went away too.
+# Screenshots land in .cache/screenshots/.
+#
+# Environment: CHROMIUM (default /usr/bin/chromium), SCREENSHOT_DIR.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+SCREENSHOT_DIR=${SCREENSHOT_DIR:-$root/.cache/screenshots}
+say() { echo "browser-test: $*" >&2; }
+
+# Chromium, from Debian's packages (never a browser download of Playwright's own).
+if [ ! -x "$CHROMIUM" ]; then
+	say "installing Debian's chromium package"
+	sudo=""
+	if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
+# playwright-core, pinned by local/e2e/package-lock.json.
+if [ ! -f local/e2e/node_modules/playwright-core/package.json ]; then
+	say "installing the test's npm dependencies (npm ci)"
+	(cd local/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# Build, then run the binary itself, so the signal below reaches the server (go run
+# would leave its child behind).
+mkdir -p .cache/bin "$SCREENSHOT_DIR"
+go build -o .cache/bin/local ./local
+
+user="browser-$RANDOM"
+password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+log=$(mktemp)
+server=""
+
+cleanup() {
+	status=$?
+	if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then
+		kill -TERM "$server"
+		if ! wait "$server"; then
+			say "the local server did not exit cleanly"
+			status=1
+		fi
+	fi
+	if [ "$status" -ne 0 ]; then
+		say "local server output:"
+		cat "$log" >&2
+	fi
+	rm -f "$log"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --addr 127.0.0.1:0: the kernel picks a free port and the server prints it, so there
+# is no window in which another process could take a port picked beforehand.
+.cache/bin/local --addr 127.0.0.1:0 --user "$user:$password" >"$log" 2>&1 &
+server=$!
+
+base=""
+for _ in $(seq 1 600); do # up to 5 minutes: the first run installs DynamoDB Local
+	base=$(sed -n 's/^Listening on \(http:[^ ]*\).*/\1/p' "$log")
+	[ -n "$base" ] && break
+	if ! kill -0 "$server" 2>/dev/null; then
+		say "the local server exited before listening"
+		exit 1
+	fi
+	sleep 0.5
+done
+if [ -z "$base" ]; then
+	say "the local server did not start within 5 minutes"
+	exit 1
+fi
+ddb=$(sed -n 's/^  DynamoDB: *\(http:[^ ]*\) (started here.*/\1/p' "$log")
+say "server at $base (DynamoDB Local ${ddb:-from AWS_ENDPOINT_URL_DYNAMODB})"
+
+BASE_URL=$base E2E_USER=$user E2E_PASSWORD=$password CHROMIUM=$CHROMIUM SCREENSHOT_DIR=$SCREENSHOT_DIR \
+	node --test local/e2e/browser.test.mjs
+
+# Stop the server as Ctrl-C would, and check that it took DynamoDB Local with it.
+kill -TERM "$server"
+if ! wait "$server"; then
+	say "the local server did not exit cleanly"
+	server=""
+	exit 1
+fi
+server=""
+if [ -n "$ddb" ] && curl -s -o /dev/null --max-time 2 "$ddb"; then
+	say "DynamoDB Local at $ddb still answers after the server stopped"
+	exit 1
+fi
+say "passed; screenshots in $SCREENSHOT_DIR"
