@@ -368,7 +368,7 @@ func TestEndToEndCookieTransport(t *testing.T) {
 	cookieAndJSON := sendCookie(c2)
 	cookieAndJSON["Content-Type"] = "application/json"
 	wantError(t, "refresh with the cookie but no header", do(t, "POST", s.URL+"/auth/refresh", cookieAndJSON, "{}"), 403, "csrf_header_required")
-	wantError(t, "refresh with the cookie, no header, no body", do(t, "POST", s.URL+"/auth/refresh", sendCookie(c2), ""), 400, "invalid_request")
+	wantError(t, "refresh with the cookie, no header, no body", do(t, "POST", s.URL+"/auth/refresh", sendCookie(c2), ""), 403, "csrf_header_required")
 	wantError(t, "refresh with the header but no cookie", do(t, "POST", s.URL+"/auth/refresh", transport, ""), 401, "invalid_grant")
 
 	out := do(t, "POST", s.URL+"/auth/logout", with(sendCookie(c2)), "")

@@ -17,11 +17,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/smithy-go/logging"
 	"golang.org/x/term"
 
 	sessions "github.com/example/sessions"
@@ -57,22 +55,7 @@ func connect(ctx context.Context) (admin.Client, error) {
 	if cfg.Region == "" {
 		return nil, errors.New("no AWS region: set AWS_REGION or a profile's region (any region works for DynamoDB Local)")
 	}
-	cfg.Logger = quietClose{cfg.Logger}
 	return dynamodb.NewFromConfig(cfg), nil
-}
-
-// quietClose drops the SDK's warning that closing a response body failed. The
-// DynamoDB client checks every body against an x-amz-crc32 header that error
-// responses of DynamoDB Local (and of DynamoDB, per the SDK's issue 3545) lack, so
-// every refused request (a missing table, a failed condition) would print it. For a
-// command that makes a few calls and exits, connection reuse does not matter either.
-type quietClose struct{ logging.Logger }
-
-func (q quietClose) Logf(c logging.Classification, format string, v ...any) {
-	if strings.HasPrefix(format, "failed to close HTTP response body") {
-		return
-	}
-	q.Logger.Logf(c, format, v...)
 }
 
 // readSecret prompts on stderr and reads a line from the terminal without echo. An

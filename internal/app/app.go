@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -17,6 +18,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/example/sessions/internal/api"
 	"github.com/example/sessions/internal/authz"
@@ -90,11 +92,29 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 // AWS_ENDPOINT_URL_DYNAMODB, ...). Retries are bounded so that, with the handler's
 // deadline, a failing DynamoDB gets a 503 before the Lambda times out.
 func LoadAWS(ctx context.Context) (aws.Config, error) {
-	return awsconfig.LoadDefaultConfig(ctx,
+	cfg, err := awsconfig.LoadDefaultConfig(ctx,
 		awsconfig.WithRetryer(func() aws.Retryer {
 			return retry.AddWithMaxBackoffDelay(retry.AddWithMaxAttempts(retry.NewStandard(), 3), 200*time.Millisecond)
 		}),
 	)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Logger = quietClose{cfg.Logger}
+	return cfg, nil
+}
+
+// quietClose drops the SDK's warning that closing a response body failed. The
+// DynamoDB client checks every body against an x-amz-crc32 header that error
+// responses of DynamoDB Local (and of DynamoDB, per aws-sdk-go-v2 issue 3545) lack,
+// so every failed condition, an everyday event here, would log a false alarm.
+type quietClose struct{ logging.Logger }
+
+func (q quietClose) Logf(c logging.Classification, format string, v ...any) {
+	if strings.HasPrefix(format, "failed to close HTTP response body") {
+		return
+	}
+	q.Logger.Logf(c, format, v...)
 }
 
 // FromEnv builds the App from the process environment and the standard AWS

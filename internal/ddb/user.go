@@ -37,8 +37,19 @@ func parseUser(item map[string]types.AttributeValue) *User {
 // hash it relied on, so a stale read can never open a session. It returns ErrNotFound
 // when there is no item at all; a stub (failures only) has an empty UID.
 func (s *Store) GetLogin(ctx context.Context, name string) (*Login, error) {
+	return s.getLogin(ctx, name, false)
+}
+
+// GetLoginConsistent is GetLogin with a strongly consistent read, for the one retry
+// after a login lost a race: an eventually consistent read could return the same
+// stale record again.
+func (s *Store) GetLoginConsistent(ctx context.Context, name string) (*Login, error) {
+	return s.getLogin(ctx, name, true)
+}
+
+func (s *Store) getLogin(ctx context.Context, name string, consistent bool) (*Login, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: s.table, Key: loginKey(name), ReturnConsumedCapacity: total,
+		TableName: s.table, Key: loginKey(name), ConsistentRead: aws.Bool(consistent), ReturnConsumedCapacity: total,
 	})
 	if err != nil {
 		return nil, classify("get login", err)

@@ -22,6 +22,7 @@ import (
 // Store is what the service needs from storage; *ddb.Store implements it.
 type Store interface {
 	GetLogin(ctx context.Context, name string) (*ddb.Login, error)
+	GetLoginConsistent(ctx context.Context, name string) (*ddb.Login, error)
 	RecordLoginFailure(ctx context.Context, name string, known, restart bool, now, stubExpiry time.Time) error
 	CreateSession(ctx context.Context, s *ddb.Session, l *ddb.Login) error
 	Rotate(ctx context.Context, in ddb.RotateInput) (*ddb.Session, error)
@@ -160,7 +161,7 @@ func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Gr
 	// first answer's time says nothing about the account; only login pays for it.
 	s.dummyOnce.Do(func() { s.dummy = password.Dummy(s.params) })
 	for attempt := 0; ; attempt++ {
-		g, err := s.login(ctx, name, pw, c)
+		g, err := s.login(ctx, name, pw, c, attempt > 0)
 		// ErrStale: the version or password changed between our read and our write
 		// (a racing logout-all or password change). Read again once; the next read
 		// decides with the new state.
@@ -174,9 +175,13 @@ func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Gr
 	}
 }
 
-func (s *Service) login(ctx context.Context, name, pw string, c Client) (*Grant, error) {
+func (s *Service) login(ctx context.Context, name, pw string, c Client, consistent bool) (*Grant, error) {
 	now := s.now()
-	rec, err := s.store.GetLogin(ctx, name)
+	get := s.store.GetLogin
+	if consistent {
+		get = s.store.GetLoginConsistent
+	}
+	rec, err := get(ctx, name)
 	if errors.Is(err, ddb.ErrNotFound) {
 		rec, err = nil, nil
 	}
@@ -353,13 +358,18 @@ func (s *Service) Logout(ctx context.Context, tok string, all bool) error {
 	if !all {
 		return nil
 	}
-	return s.RevokeUser(ctx, sess.UserID, "", "logout_all")
+	return s.revokeUser(ctx, sess.UserID, "", "logout_all", sid)
 }
 
 // RevokeUser bumps a user's token version (with an optional new password hash) and
 // revokes each of the user's sessions. The bump alone already stops every access token
 // and every racing login; revoking the sessions makes their refresh tokens fail too.
 func (s *Service) RevokeUser(ctx context.Context, uid, newPwHash, reason string) error {
+	return s.revokeUser(ctx, uid, newPwHash, reason, "")
+}
+
+// revokeUser is RevokeUser; done names a session the caller has already revoked.
+func (s *Service) revokeUser(ctx context.Context, uid, newPwHash, reason, done string) error {
 	var err error
 	for range 3 {
 		if _, err = s.store.BumpVersion(ctx, uid, newPwHash); !errors.Is(err, ddb.ErrStale) {
@@ -375,6 +385,9 @@ func (s *Service) RevokeUser(ctx context.Context, uid, newPwHash, reason string)
 	}
 	now := s.now()
 	for _, id := range ids {
+		if id == done {
+			continue
+		}
 		if _, err := s.store.RevokeSession(ctx, id, nil, reason, now); err != nil && !errors.Is(err, ddb.ErrNotFound) {
 			return err
 		}

@@ -26,6 +26,9 @@ type benchStore struct {
 }
 
 func (s *benchStore) GetLogin(context.Context, string) (*ddb.Login, error) { return s.login, nil }
+func (s *benchStore) GetLoginConsistent(context.Context, string) (*ddb.Login, error) {
+	return s.login, nil
+}
 func (s *benchStore) RecordLoginFailure(context.Context, string, bool, bool, time.Time, time.Time) error {
 	return nil
 }
