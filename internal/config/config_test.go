@@ -1,0 +1,76 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(overrides map[string]string) func(string) string {
+	base := map[string]string{"TABLE_NAME": "t", "ISSUER": "https://iss", "AUDIENCE": "app", "SIGNING_KEY_FILE": "/k.pem"}
+	for k, v := range overrides {
+		base[k] = v
+	}
+	return func(k string) string { return base[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		TableName: "t", Issuer: "https://iss", Audience: "app",
+		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 336 * time.Hour, SessionMaxAge: 720 * time.Hour,
+		RefreshReuseGrace: 10 * time.Second, SigningKey: KeySource{File: "/k.pem"},
+	}
+	if c != want {
+		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestDurationsAreGoDurations(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{"ACCESS_TOKEN_TTL": "5m", "REFRESH_REUSE_GRACE": "0s", "TOKEN_VERSION_CACHE_TTL": "30s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AccessTokenTTL != 5*time.Minute || c.RefreshReuseGrace != 0 || c.TokenVersionCacheTTL != 30*time.Second {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestBadValuesStopTheStart(t *testing.T) {
+	tests := []struct {
+		name     string
+		override map[string]string
+		mention  string
+	}{
+		{"a missing table name", map[string]string{"TABLE_NAME": ""}, "TABLE_NAME is required"},
+		{"a missing issuer", map[string]string{"ISSUER": " "}, "ISSUER is required"},
+		{"a missing audience", map[string]string{"AUDIENCE": ""}, "AUDIENCE is required"},
+		{"a number without a unit", map[string]string{"ACCESS_TOKEN_TTL": "900"}, "ACCESS_TOKEN_TTL"},
+		{"a typo in a duration", map[string]string{"SESSION_MAX_AGE": "30d"}, "SESSION_MAX_AGE"},
+		{"a grace window over a minute", map[string]string{"REFRESH_REUSE_GRACE": "5m"}, "REFRESH_REUSE_GRACE"},
+		{"a negative lifetime", map[string]string{"REFRESH_TOKEN_TTL": "-1h"}, "REFRESH_TOKEN_TTL"},
+		{"an access token outliving the idle lifetime", map[string]string{"ACCESS_TOKEN_TTL": "2h", "REFRESH_TOKEN_TTL": "1h"}, "must not exceed REFRESH_TOKEN_TTL"},
+		{"an idle lifetime beyond the absolute one", map[string]string{"REFRESH_TOKEN_TTL": "800h"}, "must not exceed SESSION_MAX_AGE"},
+		{"no key source", map[string]string{"SIGNING_KEY_FILE": ""}, "exactly one of SIGNING_KEY"},
+		{"two key sources", map[string]string{"SIGNING_KEY_PARAMETER": "/k"}, "exactly one of SIGNING_KEY"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name+" is an error that names it", func(t *testing.T) {
+			_, err := FromEnv(env(tc.override))
+			if err == nil || !strings.Contains(err.Error(), tc.mention) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.mention)
+			}
+		})
+	}
+	t.Run("every problem is reported at once", func(t *testing.T) {
+		_, err := FromEnv(env(map[string]string{"TABLE_NAME": "", "ISSUER": "", "ACCESS_TOKEN_TTL": "x"}))
+		for _, m := range []string{"TABLE_NAME", "ISSUER", "ACCESS_TOKEN_TTL"} {
+			if err == nil || !strings.Contains(err.Error(), m) {
+				t.Fatalf("err = %v, want it to mention %s", err, m)
+			}
+		}
+	})
+}
