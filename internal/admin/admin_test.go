@@ -15,6 +15,7 @@ import (
 
 	"github.com/example/sessions/internal/admin"
 	"github.com/example/sessions/internal/ddb"
+	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/session"
 )
 
@@ -684,6 +685,34 @@ func TestOperationalErrors(t *testing.T) {
 		}, []string{"sessions", "list", "alice"})
 		if code != admin.ExitInterrupted || stderr.String() != "sessionctl: interrupted\n" {
 			t.Fatalf("got %d %q", code, stderr.String())
+		}
+	})
+}
+
+func TestKeygen(t *testing.T) {
+	f := newFixture(t)
+	for _, alg := range []string{"EdDSA", "ES256", "RS256"} {
+		t.Run("a "+alg+" key parses as a key set of that algorithm", func(t *testing.T) {
+			r := f.call(call{args: []string{"keygen", "--alg", alg}, getenv: map[string]string{}})
+			if r.code != admin.ExitOK {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			ks, err := keys.Parse([]byte(r.stdout))
+			if err != nil || ks.Signing().Alg != alg {
+				t.Fatalf("keys.Parse = %v, %v", ks, err)
+			}
+		})
+	}
+	t.Run("two runs make two different keys", func(t *testing.T) {
+		a := f.call(call{args: []string{"keygen"}, getenv: map[string]string{}})
+		b := f.call(call{args: []string{"keygen"}, getenv: map[string]string{}})
+		if a.code != 0 || a.stdout == b.stdout {
+			t.Fatal("keygen repeated itself")
+		}
+	})
+	t.Run("an HMAC algorithm is a usage error", func(t *testing.T) {
+		if r := f.call(call{args: []string{"keygen", "--alg", "HS256"}, getenv: map[string]string{}}); r.code != admin.ExitUsage {
+			t.Fatalf("exit %d, want %d", r.code, admin.ExitUsage)
 		}
 	})
 }

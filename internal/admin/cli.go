@@ -17,18 +17,20 @@ type command struct {
 	summary string // one line for the command list
 	detail  string // paragraphs for its own usage
 	nargs   int    // positional arguments it takes, exactly
+	offline bool   // needs no table (keygen)
 	flags   func(*flag.FlagSet, *options)
 	run     func(*cli, context.Context, *options, []string) error
 }
 
 // valueNames name the values of the string flags in usage texts.
-var valueNames = map[string]string{"table": "NAME", "scope": "SCOPE"}
+var valueNames = map[string]string{"table": "NAME", "scope": "SCOPE", "alg": "ALG"}
 
 // options are the flags of one run.
 type options struct {
 	table string
 	scope string
 	json  bool
+	alg   string
 }
 
 const passwordInput = "The password is never a flag: when stdin is not a terminal, its first line is " +
@@ -36,6 +38,19 @@ const passwordInput = "The password is never a flag: when stdin is not a termina
 	"12 to 128 characters."
 
 var commands = []*command{
+	{
+		path: "keygen", args: "[--alg ALG]", offline: true,
+		summary: "print a new private signing key (PKCS#8 PEM) on stdout",
+		detail: "Prints a new private key for signing access tokens, as the PKCS#8 PEM block " +
+			"that SIGNING_KEY_PARAMETER, SIGNING_KEY_FILE and SIGNING_KEY hold. To rotate, " +
+			"put the new block before the old one(s): the first key signs, all keys verify " +
+			"and are published in the JWKS. Write it straight to a file with mode 0600 or " +
+			"into SSM; it is a secret.",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.alg, "alg", "EdDSA", "EdDSA, ES256 or RS256 (RS256 for API Gateway's native JWT authorizer)")
+		},
+		run: (*cli).keygen,
+	},
 	{
 		path: "create-table", summary: "create the table from template.yaml (TTL on) unless it exists",
 		detail: "Creates the table with the key schema, index and billing mode of template.yaml's " +
@@ -237,8 +252,10 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		}
 		return &usageError{msg: msg, hint: cmd.synopsis()}
 	}
-	if err := c.connect(ctx, o.table); err != nil {
-		return err
+	if !cmd.offline {
+		if err := c.connect(ctx, o.table); err != nil {
+			return err
+		}
 	}
 	return cmd.run(c, ctx, &o, pos)
 }

@@ -13,6 +13,7 @@ import (
 	"unicode"
 
 	"github.com/example/sessions/internal/ddb"
+	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/samtemplate"
 	"github.com/example/sessions/internal/session"
@@ -47,6 +48,15 @@ func (c *cli) connect(ctx context.Context, table string) error {
 		Store: c.store, Now: c.env.Now, Password: c.env.Password, Log: c.env.Log,
 	})
 	return nil
+}
+
+func (c *cli) keygen(_ context.Context, o *options, _ []string) error {
+	pem, err := keys.Generate(o.alg)
+	if err != nil {
+		return &usageError{msg: "keygen: " + err.Error(), hint: "usage: sessionctl keygen [--alg EdDSA|ES256|RS256]"}
+	}
+	_, err = c.env.Stdout.Write(pem)
+	return err
 }
 
 func (c *cli) createTable(ctx context.Context, _ *options, _ []string) error {

@@ -67,6 +67,7 @@ func TestEnv(t *testing.T) {
 		"SIGNING_KEY_PARAMETER":     "/sessions/signing-key",
 		"TOKEN_VERSION_CACHE_TTL":   "0s",
 		"AWS_ENDPOINT_URL_DYNAMODB": "",
+		"SIGNING_KEY":               "",
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Env():\n got %v\nwant %v", got, want)
