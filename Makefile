@@ -35,7 +35,7 @@ export SAM_CLI_TELEMETRY := 0
 
 DDBLOCAL := $(CACHE)/bin/ddblocal
 
-.PHONY: test vet go-test sam-validate sam-build build run bench clean sam browser-test
+.PHONY: sam-local-env test vet go-test sam-validate sam-build build run bench clean sam browser-test
 
 # In this order even under make -j: the template checks come after the Go tests.
 test: go-test
@@ -94,6 +94,11 @@ build:
 
 run:
 	$(GO) run ./local $(ARGS)
+
+# For users with Docker: .cache/sam-env.json = local/env.json + a development key,
+# for `sam local start-api --env-vars .cache/sam-env.json --docker-network sessions-local`.
+sam-local-env:
+	bash scripts/sam-local-env.sh
 
 # The local demo page in headless Chromium (Debian's chromium, driven by playwright-core
 # from local/e2e); installs both on first use. Screenshots go to .cache/screenshots/.

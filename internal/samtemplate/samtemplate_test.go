@@ -1,6 +1,7 @@
 package samtemplate
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -316,5 +317,34 @@ func TestLoadErrors(t *testing.T) {
 		if _, err := parse([]byte(src)); err == nil {
 			t.Errorf("parse(%q) succeeded", src)
 		}
+	}
+}
+
+// sam local overrides only variables the template declares; a name in local/env.json
+// that the template lacks would be dropped without a word.
+func TestLocalEnvJSONNamesOnlyDeclaredVariables(t *testing.T) {
+	root, err := FindRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "local", "env.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct{ Parameters map[string]string }
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	declared := loadReal(t).Env()
+	if len(doc.Parameters) == 0 {
+		t.Fatal("local/env.json has no Parameters")
+	}
+	for name := range doc.Parameters {
+		if _, ok := declared[name]; !ok {
+			t.Errorf("local/env.json sets %s, which template.yaml does not declare", name)
+		}
+	}
+	if doc.Parameters["SIGNING_KEY"] != "" {
+		t.Error("local/env.json holds a signing key; keys are never committed")
 	}
 }
