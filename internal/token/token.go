@@ -107,11 +107,47 @@ func NewVerifier(ks *keys.Set, issuer, audience string, now func() time.Time) *V
 
 // header is what we read of a JWS header before handing the token to golang-jwt.
 type header struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Typ  string          `json:"typ"`
-	Crit json.RawMessage `json:"crit"`
+	alg, kid, typ string
+	crit          bool
 }
+
+// set records one header member, matching names as encoding/json would.
+func (h *header) set(name, value []byte) error {
+	var dst *string
+	switch {
+	case equalFold(name, "crit"):
+		h.crit = true
+		return nil
+	case equalFold(name, "alg"):
+		dst = &h.alg
+	case equalFold(name, "kid"):
+		dst = &h.kid
+	case equalFold(name, "typ"):
+		dst = &h.typ
+	default:
+		return nil
+	}
+	if value[0] != '"' {
+		return fmt.Errorf("%s is not a string", name)
+	}
+	if bytes.IndexByte(value, '\\') < 0 {
+		*dst = string(value[1 : len(value)-1])
+		return nil
+	}
+	return json.Unmarshal(value, dst)
+}
+
+// checkNumericDate refuses an exp, nbf or iat that is a JSON string: golang-jwt reads
+// NumericDate through json.Number, which also takes "exp":"9999999999", but RFC 7519 §2
+// makes a NumericDate a JSON number.
+func checkNumericDate(name, value []byte) error {
+	if value[0] == '"' && (equalFold(name, "exp") || equalFold(name, "nbf") || equalFold(name, "iat")) {
+		return errors.New("a NumericDate claim is a string")
+	}
+	return nil
+}
+
+func equalFold(b []byte, s string) bool { return len(b) == len(s) && strings.EqualFold(string(b), s) }
 
 // Verify returns the claims of a valid token, or an error wrapping ErrInvalid.
 func (v *Verifier) Verify(raw string) (*Claims, error) {
@@ -143,33 +179,28 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: not UTF-8", ErrInvalid)
 	}
 	// encoding/json matches names case-insensitively and lets the last duplicate win;
-	// refuse both so what we check is what any other JWT library would read.
-	if err := checkUniqueKeys(hdrJSON); err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrInvalid, err)
-	}
-	if err := checkUniqueKeys(payload); err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrInvalid, err)
-	}
-	if err := checkNumericDates(payload); err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrInvalid, err)
-	}
+	// refuse both so what we check is what any other JWT library would read. One pass
+	// over each object, without allocating, reads what the checks need.
 	var h header
-	if err := json.Unmarshal(hdrJSON, &h); err != nil {
+	if err := members(hdrJSON, h.set); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrInvalid, err)
 	}
-	if h.Crit != nil {
+	if err := members(payload, checkNumericDate); err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrInvalid, err)
+	}
+	if h.crit {
 		// RFC 7515 §4.1.11: we understand no extensions, so any crit is fatal.
 		return nil, fmt.Errorf("%w: crit header present", ErrInvalid)
 	}
-	if !strings.EqualFold(h.Typ, Type) && !strings.EqualFold(h.Typ, "application/"+Type) {
-		return nil, fmt.Errorf("%w: typ %q is not %s", ErrInvalid, h.Typ, Type)
+	if !strings.EqualFold(h.typ, Type) && !strings.EqualFold(h.typ, "application/"+Type) {
+		return nil, fmt.Errorf("%w: typ %q is not %s", ErrInvalid, h.typ, Type)
 	}
-	key, ok := v.keys.Lookup(h.Kid)
+	key, ok := v.keys.Lookup(h.kid)
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown kid", ErrInvalid)
 	}
-	if h.Alg != key.Alg {
-		return nil, fmt.Errorf("%w: alg %q is not the one pinned to this kid", ErrInvalid, h.Alg)
+	if h.alg != key.Alg {
+		return nil, fmt.Errorf("%w: alg %q is not the one pinned to this kid", ErrInvalid, h.alg)
 	}
 
 	var c Claims
@@ -202,60 +233,129 @@ func decodeSegment(s string) ([]byte, error) {
 	return base64.RawURLEncoding.Strict().DecodeString(s)
 }
 
-// checkUniqueKeys refuses a JSON text that is not one object, or whose top-level
-// names repeat when compared case-insensitively.
-func checkUniqueKeys(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+// members walks the top-level members of one JSON object, calling fn with each name
+// (unescaped) and raw value. It refuses anything but a single object and names that
+// repeat case-insensitively, and allocates only for names with escapes or objects of
+// more than 16 members. Values are skipped, not validated: golang-jwt's json decoding
+// of the same bytes, which must also succeed, does that.
+func members(data []byte, fn func(name, value []byte) error) error {
+	var seen [16][]byte
+	names := seen[:0]
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
 		return errors.New("not a JSON object")
 	}
-	var seen [16]string
-	names := seen[:0]
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		name, _ := tok.(string)
-		for _, n := range names {
-			if strings.EqualFold(n, name) {
-				return fmt.Errorf("duplicate member %q", name)
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		i++
+	} else {
+		for {
+			if i >= len(data) || data[i] != '"' {
+				return errors.New("malformed object")
 			}
+			end, err := skipString(data, i)
+			if err != nil {
+				return err
+			}
+			name := data[i+1 : end-1]
+			if bytes.IndexByte(name, '\\') >= 0 {
+				var unq string
+				if err := json.Unmarshal(data[i:end], &unq); err != nil {
+					return err
+				}
+				name = []byte(unq)
+			}
+			for _, n := range names {
+				if bytes.EqualFold(n, name) {
+					return fmt.Errorf("duplicate member %q", name)
+				}
+			}
+			names = append(names, name)
+			i = skipSpace(data, end)
+			if i >= len(data) || data[i] != ':' {
+				return errors.New("malformed object")
+			}
+			start := skipSpace(data, i+1)
+			if end, err = skipValue(data, start); err != nil {
+				return err
+			}
+			if err := fn(name, data[start:end]); err != nil {
+				return err
+			}
+			i = skipSpace(data, end)
+			if i < len(data) && data[i] == ',' {
+				i = skipSpace(data, i+1)
+				continue
+			}
+			if i < len(data) && data[i] == '}' {
+				i++
+				break
+			}
+			return errors.New("malformed object")
 		}
-		names = append(names, name)
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return err
-		}
 	}
-	if _, err := dec.Token(); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("data after the object")
-	}
-	if _, err := dec.Token(); err == nil {
+	if skipSpace(data, i) != len(data) {
 		return errors.New("data after the object")
 	}
 	return nil
 }
 
-// checkNumericDates refuses an exp, nbf or iat that is a JSON string: golang-jwt reads
-// NumericDate through json.Number, which also takes "exp":"9999999999", but RFC 7519 §2
-// makes a NumericDate a JSON number. The fields match names as RegisteredClaims does.
-func checkNumericDates(payload []byte) error {
-	var d struct{ Exp, Nbf, Iat json.RawMessage }
-	if err := json.Unmarshal(payload, &d); err != nil {
-		return err
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
 	}
-	for _, v := range [][]byte{d.Exp, d.Nbf, d.Iat} {
-		if len(v) > 0 && v[0] == '"' {
-			return errors.New("a NumericDate claim is a string")
+	return i
+}
+
+// skipString returns the index after the string that starts at data[i] == '"'.
+func skipString(data []byte, i int) (int, error) {
+	for j := i + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
 		}
 	}
-	return nil
+	return 0, errors.New("unterminated string")
+}
+
+// skipValue returns the index after the value that starts at data[i]. Nesting is
+// counted, not recursed into, so a deeply nested value costs no stack.
+func skipValue(data []byte, i int) (int, error) {
+	if i >= len(data) {
+		return 0, errors.New("missing value")
+	}
+	switch data[i] {
+	case '"':
+		return skipString(data, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(data); j++ {
+			switch data[j] {
+			case '"':
+				end, err := skipString(data, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errors.New("unterminated value")
+	}
+	j := i
+	for j < len(data) && !strings.ContainsRune(",}] \t\n\r", rune(data[j])) {
+		j++
+	}
+	if j == i {
+		return 0, errors.New("missing value")
+	}
+	return j, nil
 }
