@@ -35,11 +35,11 @@ export SAM_CLI_TELEMETRY := 0
 
 DDBLOCAL := $(CACHE)/bin/ddblocal
 
-.PHONY: sam-local-env test vet go-test sam-validate sam-build build run bench clean sam browser-test
+.PHONY: sam-local-env test vet go-test fuzz sam-validate sam-build build run bench clean sam browser-test
 
 # In this order even under make -j: the template checks come after the Go tests.
 test: go-test
-	$(MAKE) --no-print-directory sam-validate sam-build browser-test
+	$(MAKE) --no-print-directory fuzz sam-validate sam-build browser-test
 
 vet:
 	$(GO) vet ./...
@@ -66,6 +66,17 @@ go-test: vet
 	unset AWS_PROFILE AWS_SESSION_TOKEN
 	echo "DynamoDB Local at $$AWS_ENDPOINT_URL_DYNAMODB"
 	$(GO) test -race -count=1 ./...
+
+# Each fuzz target for FUZZTIME, one worker (-fuzz takes one target in one package).
+# They fuzz pure functions, so no DynamoDB is needed. The committed corpus is
+# testdata/fuzz/<Target>/ (go test runs it every time); what a run finds is in
+# $(go env GOCACHE)/fuzz, and a failing input is written to testdata/fuzz.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/token
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeRequest$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/api
+	$(GO) test -run='^$$' -fuzz='^FuzzCookieValue$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/api
+	$(GO) test -run='^$$' -fuzz='^FuzzParseRefreshToken$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/session
 
 $(SAM_STAMP):
 	[[ -x $(SAM_VENV)/bin/pip ]] || $(PYTHON) -m venv $(SAM_VENV)

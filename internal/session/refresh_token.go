@@ -68,8 +68,11 @@ func parseRefreshToken(tok string) (sid, secret string, absExp time.Time, err er
 
 // SessionDeadline returns the absolute deadline encoded in a session ID.
 func SessionDeadline(sid string) (time.Time, bool) {
+	if len(sid) != sidLen { // first: Decode panics if sid decodes to more than raw holds
+		return time.Time{}, false
+	}
 	var raw [16]byte
-	if n, err := b64.Strict().Decode(raw[:], []byte(sid)); err != nil || n != 16 || len(sid) != sidLen {
+	if n, err := b64.Strict().Decode(raw[:], []byte(sid)); err != nil || n != 16 {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(binary.BigEndian.Uint32(raw[:4])), 0), true
