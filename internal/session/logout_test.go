@@ -266,3 +266,28 @@ func TestLogoutWithThePreviousRefreshTokenEndsTheSession(t *testing.T) {
 	code, _ := h.Refresh(t, cur.RefreshToken)
 	wantStatus(t, "refresh after logout", code, http.StatusUnauthorized)
 }
+
+// A logout with a token that has been rotated twice since means someone else holds the
+// newer ones: like a refresh with it, the logout ends the session (RFC 9700 §4.14.2).
+func TestLogoutWithAnOlderRefreshTokenEndsTheSessionAsTheft(t *testing.T) {
+	t.Parallel()
+	for _, scope := range []string{"", "all"} {
+		t.Run("scope "+strconv.Quote(scope), func(t *testing.T) {
+			s := login(t, nil)
+			h := s.h
+			h.Clock.Advance(time.Minute)
+			child := h.MustRefresh(t, s.tok.RefreshToken)
+			h.Clock.Advance(time.Minute)
+			grandchild := h.MustRefresh(t, child.RefreshToken) // the "attacker" holds this one
+
+			wantStatus(t, "logout with the grandparent", h.Logout(t, s.tok.RefreshToken, scope), http.StatusNoContent)
+			if !h.Revoked(t, s.tok.SessionID) {
+				t.Fatal("the session survived a logout with one of its older tokens")
+			}
+			wantDenied(t, h, grandchild.AccessToken)
+			if code, _ := h.Refresh(t, grandchild.RefreshToken); code != http.StatusUnauthorized {
+				t.Fatalf("the newest refresh token still works: %d", code)
+			}
+		})
+	}
+}

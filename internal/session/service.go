@@ -29,6 +29,7 @@ type Store interface {
 	RevokeSession(ctx context.Context, sid string, hash []byte, reason string, now time.Time) (*ddb.Session, error)
 	BumpVersion(ctx context.Context, uid, newPwHash string) (int64, error)
 	ListUserSessions(ctx context.Context, uid string) ([]string, error)
+	GetSession(ctx context.Context, sid string) (*ddb.Session, error)
 }
 
 // Errors the HTTP layer maps to responses.
@@ -316,15 +317,25 @@ func (s *Service) resolveConflict(ctx context.Context, now time.Time, old *ddb.S
 		log.WarnContext(ctx, "refresh refused", "reason", "previous token from another rotation key")
 		return nil, ErrInvalidGrant
 	}
-	cur := child
-	for i := int64(1); i < min(old.Gen, maxAncestry); i++ {
-		cur = childSecret(s.rotationKey, sid, cur)
-		if subtle.ConstantTimeCompare(hashToken(sid, cur), old.Cur) == 1 {
-			return nil, s.revokeForReuse(ctx, log, sid, fmt.Sprintf("token %d generations old replayed", i+1))
-		}
+	if k := s.generationsOld(old, sid, secret); k > 0 {
+		return nil, s.revokeForReuse(ctx, log, sid, fmt.Sprintf("token %d generations old replayed", k))
 	}
 	log.WarnContext(ctx, "refresh refused", "reason", "secret does not belong to the session")
 	return nil, ErrInvalidGrant
+}
+
+// generationsOld returns k > 0 if secret is the k-th ancestor of the session's current
+// refresh token (k >= 1), or 0 if it is not in the session's chain at all (forged, or
+// minted under another rotation key).
+func (s *Service) generationsOld(sess *ddb.Session, sid, secret string) int64 {
+	cur := secret
+	for k := int64(1); k <= min(sess.Gen, maxAncestry); k++ {
+		cur = childSecret(s.rotationKey, sid, cur)
+		if subtle.ConstantTimeCompare(hashToken(sid, cur), sess.Cur) == 1 {
+			return k
+		}
+	}
+	return 0
 }
 
 func (s *Service) revokeForReuse(ctx context.Context, log *slog.Logger, sid, why string) error {
@@ -348,8 +359,7 @@ func (s *Service) Logout(ctx context.Context, tok string, all bool) error {
 	}
 	sess, err := s.store.RevokeSession(ctx, sid, hashToken(sid, secret), "logout", now)
 	if errors.Is(err, ddb.ErrNotFound) {
-		s.log.InfoContext(ctx, "logout of an unknown session")
-		return nil
+		return s.logoutWithOldToken(ctx, sid, secret, all)
 	}
 	if err != nil {
 		return err
@@ -359,6 +369,35 @@ func (s *Service) Logout(ctx context.Context, tok string, all bool) error {
 		return nil
 	}
 	return s.revokeUser(ctx, sess.UserID, "", "logout_all", sid)
+}
+
+// logoutWithOldToken handles a logout whose token is neither the current nor the
+// previous one. If it is an older token of the session, someone else has been
+// refreshing with its descendants: a theft, which a logout must end as surely as a
+// refresh would. A forged or unknown token changes nothing. Only this failure path
+// pays the extra read.
+func (s *Service) logoutWithOldToken(ctx context.Context, sid, secret string, all bool) error {
+	sess, err := s.store.GetSession(ctx, sid)
+	if errors.Is(err, ddb.ErrNotFound) {
+		s.log.InfoContext(ctx, "logout of an unknown session")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	k := s.generationsOld(sess, sid, secret)
+	if k == 0 {
+		s.log.WarnContext(ctx, "logout refused", "sid", LogID(sid), "reason", "secret does not belong to the session")
+		return nil
+	}
+	log := s.log.With("sid", LogID(sid), "uid", sess.UserID)
+	if err := s.revokeForReuse(ctx, log, sid, fmt.Sprintf("logout with a token %d generations old", k)); !errors.Is(err, ErrInvalidGrant) {
+		return err
+	}
+	if all {
+		return s.revokeUser(ctx, sess.UserID, "", "logout_all", sid)
+	}
+	return nil
 }
 
 // RevokeUser bumps a user's token version (with an optional new password hash) and

@@ -26,6 +26,9 @@ type benchStore struct {
 }
 
 func (s *benchStore) GetLogin(context.Context, string) (*ddb.Login, error) { return s.login, nil }
+func (s *benchStore) GetSession(context.Context, string) (*ddb.Session, error) {
+	return nil, ddb.ErrNotFound
+}
 func (s *benchStore) GetLoginConsistent(context.Context, string) (*ddb.Login, error) {
 	return s.login, nil
 }
