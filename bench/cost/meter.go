@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/example/sessions/bench/internal/results"
+	"github.com/example/sessions/internal/ddb"
 )
 
 // countingTransport counts the HTTP requests that really leave the client: one per
@@ -274,43 +275,14 @@ func (m *meter) record(params, result any, err error, before, after map[string]m
 
 // measured fills in the ConsumedCapacity the answer carried.
 func (m *meter) measured(c *results.Call, result any) {
-	var ccs []types.ConsumedCapacity
-	switch r := result.(type) {
-	case *dynamodb.GetItemOutput:
-		ccs = one(r.ConsumedCapacity)
-	case *dynamodb.BatchGetItemOutput:
-		ccs = r.ConsumedCapacity
-	case *dynamodb.QueryOutput:
-		ccs = one(r.ConsumedCapacity)
-	case *dynamodb.PutItemOutput:
-		ccs = one(r.ConsumedCapacity)
-	case *dynamodb.UpdateItemOutput:
-		ccs = one(r.ConsumedCapacity)
-	case *dynamodb.DeleteItemOutput:
-		ccs = one(r.ConsumedCapacity)
-	case *dynamodb.TransactWriteItemsOutput:
-		ccs = r.ConsumedCapacity
-	}
-	read := false
-	switch c.Op {
-	case "GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems":
-		read = true
-	}
+	used := ddb.ConsumedCapacity(c.Op, result)
 	var raw []string
-	for _, cc := range ccs {
-		c.Reported = true
-		raw = append(raw, fmt.Sprintf("{%s: units %g, read %g, write %g}", aws.ToString(cc.TableName), deref(cc.CapacityUnits), deref(cc.ReadCapacityUnits), deref(cc.WriteCapacityUnits)))
-		r, w := deref(cc.ReadCapacityUnits), deref(cc.WriteCapacityUnits)
-		if r == 0 && w == 0 {
-			if read {
-				r = deref(cc.CapacityUnits)
-			} else {
-				w = deref(cc.CapacityUnits)
-			}
-		}
-		c.MeasuredRCU += r
-		c.MeasuredWCU += w
+	for _, cc := range used.Raw {
+		raw = append(raw, fmt.Sprintf("{%s: units %g, read %g, write %g}", aws.ToString(cc.TableName), aws.ToFloat64(cc.CapacityUnits), aws.ToFloat64(cc.ReadCapacityUnits), aws.ToFloat64(cc.WriteCapacityUnits)))
 	}
+	c.Reported = used.Reported
+	c.MeasuredRCU += used.Read
+	c.MeasuredWCU += used.Write
 	c.Raw = strings.Join(raw, " ")
 }
 

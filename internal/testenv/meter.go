@@ -7,8 +7,9 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/example/sessions/internal/ddb"
 )
 
 // Meter is a client middleware that records every DynamoDB operation the code under
@@ -65,68 +66,23 @@ func isRead(name string) bool {
 func (m *Meter) record(params, result any, err error) {
 	name := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%T", params), "*dynamodb."), "Input")
 	op := Op{Name: name, Err: err}
-	var ccs []types.ConsumedCapacity
 	switch r := result.(type) {
 	case *dynamodb.GetItemOutput:
-		ccs = one(r.ConsumedCapacity)
 		if len(r.Item) > 0 {
 			op.Responses = 1
 		}
 	case *dynamodb.BatchGetItemOutput:
-		ccs = r.ConsumedCapacity
 		for _, items := range r.Responses {
 			op.Responses += len(items)
 		}
 	case *dynamodb.QueryOutput:
-		ccs = one(r.ConsumedCapacity)
 		op.Responses = len(r.Items)
-	case *dynamodb.ScanOutput:
-		ccs = one(r.ConsumedCapacity)
-	case *dynamodb.PutItemOutput:
-		ccs = one(r.ConsumedCapacity)
-	case *dynamodb.UpdateItemOutput:
-		ccs = one(r.ConsumedCapacity)
-	case *dynamodb.DeleteItemOutput:
-		ccs = one(r.ConsumedCapacity)
-	case *dynamodb.TransactWriteItemsOutput:
-		ccs = r.ConsumedCapacity
-	case *dynamodb.TransactGetItemsOutput:
-		ccs = r.ConsumedCapacity
-	case *dynamodb.BatchWriteItemOutput:
-		ccs = r.ConsumedCapacity
 	}
-	for _, cc := range ccs {
-		op.Reported = true
-		units := deref(cc.CapacityUnits)
-		op.Capacity += units
-		r, w := deref(cc.ReadCapacityUnits), deref(cc.WriteCapacityUnits)
-		if r == 0 && w == 0 {
-			if isRead(name) {
-				r = units
-			} else {
-				w = units
-			}
-		}
-		op.Read += r
-		op.Write += w
-	}
+	c := ddb.ConsumedCapacity(name, result)
+	op.Reported, op.Capacity, op.Read, op.Write = c.Reported, c.Units, c.Read, c.Write
 	m.mu.Lock()
 	m.ops = append(m.ops, op)
 	m.mu.Unlock()
-}
-
-func one(cc *types.ConsumedCapacity) []types.ConsumedCapacity {
-	if cc == nil {
-		return nil
-	}
-	return []types.ConsumedCapacity{*cc}
-}
-
-func deref(p *float64) float64 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }
 
 // Ops returns the operations recorded since the last Reset.
