@@ -241,21 +241,16 @@ func httpEvent(body any) events.APIGatewayV2HTTPRequest {
 }
 
 func (r *runner) login(name, pw string) (grant, int, error) {
-	resp, err := r.a.API.Login(r.ctx, httpEvent(map[string]string{"username": name, "password": pw}))
-	if err != nil {
-		return grant{}, 0, err
-	}
-	var g grant
-	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal([]byte(resp.Body), &g); err != nil {
-			return grant{}, 0, err
-		}
-	}
-	return g, resp.StatusCode, nil
+	return r.grant(r.a.API.Login, map[string]string{"username": name, "password": pw})
 }
 
 func (r *runner) refresh(rt string) (grant, int, error) {
-	resp, err := r.a.API.Refresh(r.ctx, httpEvent(map[string]string{"refresh_token": rt}))
+	return r.grant(r.a.API.Refresh, map[string]string{"refresh_token": rt})
+}
+
+// grant calls a token-issuing handler and decodes its body when it answers 200.
+func (r *runner) grant(h func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), body map[string]string) (grant, int, error) {
+	resp, err := h(r.ctx, httpEvent(body))
 	if err != nil {
 		return grant{}, 0, err
 	}
