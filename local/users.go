@@ -10,8 +10,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/example/sessions/internal/session"
+
 	"github.com/example/sessions/internal/app"
-	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/password"
 )
 
@@ -85,13 +86,13 @@ func ensureUser(ctx context.Context, a *app.App, u userSpec) (userResult, error)
 				return userResult{}, err
 			}
 			return userResult{userSpec: u, uid: rec.UID, disabled: rec.Disabled}, nil
-		case err == nil, errors.Is(err, ddb.ErrNotFound): // no account (maybe a failures-only stub)
+		case err == nil, errors.Is(err, session.ErrNotFound): // no account (maybe a failures-only stub)
 			uid, err := newUID()
 			if err != nil {
 				return userResult{}, err
 			}
-			err = a.Store.CreateUser(ctx, &ddb.Login{Name: u.name, UID: uid, PwHash: hash, Ver: 1})
-			if errors.Is(err, ddb.ErrExists) {
+			err = a.Store.CreateUser(ctx, &session.Login{Name: u.name, UID: uid, PwHash: hash, Ver: 1})
+			if errors.Is(err, session.ErrExists) {
 				continue // created meanwhile: read it again and reset it
 			}
 			if err != nil {

@@ -29,6 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/example/sessions/internal/session"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -293,7 +295,7 @@ func (r *runner) createUser(name string) (string, error) {
 		return "", err
 	}
 	uid := newUID()
-	return uid, r.a.Store.CreateUser(r.ctx, &ddb.Login{Name: name, UID: uid, PwHash: hash, Ver: 1})
+	return uid, r.a.Store.CreateUser(r.ctx, &session.Login{Name: name, UID: uid, PwHash: hash, Ver: 1})
 }
 
 func (r *runner) scenario() error {

@@ -32,6 +32,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/example/sessions/internal/session"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -157,8 +159,8 @@ func seed(ctx context.Context, endpoint, table string, n int) error {
 	for i := range n {
 		uid := make([]byte, 16)
 		_, _ = rand.Read(uid)
-		err := st.CreateUser(ctx, &ddb.Login{Name: userName(i), UID: base64.RawURLEncoding.EncodeToString(uid), PwHash: hash, Ver: 1})
-		if err != nil && !errors.Is(err, ddb.ErrExists) {
+		err := st.CreateUser(ctx, &session.Login{Name: userName(i), UID: base64.RawURLEncoding.EncodeToString(uid), PwHash: hash, Ver: 1})
+		if err != nil && !errors.Is(err, session.ErrExists) {
 			return err
 		}
 	}

@@ -113,8 +113,8 @@ func (c *cli) userCreate(ctx context.Context, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	err = c.store.CreateUser(ctx, &ddb.Login{Name: name, UID: uid, PwHash: hash, Ver: 1, Scope: scope})
-	if errors.Is(err, ddb.ErrExists) {
+	err = c.store.CreateUser(ctx, &session.Login{Name: name, UID: uid, PwHash: hash, Ver: 1, Scope: scope})
+	if errors.Is(err, session.ErrExists) {
 		// The store reports any cancelled transaction as ErrExists; say conflict only
 		// when the user is really there.
 		if exists, _ := c.userExists(ctx, name); exists {
@@ -164,13 +164,13 @@ func (c *cli) userRevokeAll(ctx context.Context, _ *options, args []string) erro
 
 // revokeUser bumps the user's token version (setting newHash if not empty) and
 // revokes every session, then says how many of them were live.
-func (c *cli) revokeUser(ctx context.Context, l *ddb.Login, newHash, reason string) (string, error) {
+func (c *cli) revokeUser(ctx context.Context, l *session.Login, newHash, reason string) (string, error) {
 	start := c.env.Now()
 	err := c.service.RevokeUser(ctx, l.UID, newHash, reason)
 	switch {
-	case errors.Is(err, ddb.ErrNotFound):
+	case errors.Is(err, session.ErrNotFound):
 		return "", notFound("no user record for %q (uid %s)", l.Name, l.UID)
-	case errors.Is(err, ddb.ErrStale):
+	case errors.Is(err, session.ErrStale):
 		return "", fmt.Errorf("%s changed while sessionctl updated it; run the command again", l.Name)
 	case err != nil:
 		return "", c.failed("revoking the sessions of "+l.Name, err)
@@ -201,7 +201,7 @@ func (c *cli) userSetDisabled(ctx context.Context, arg string, disabled bool) er
 		return err
 	}
 	err = c.store.SetDisabled(ctx, l.UID, disabled)
-	if errors.Is(err, ddb.ErrNotFound) {
+	if errors.Is(err, session.ErrNotFound) {
 		return notFound("no user record for %q (uid %s)", l.Name, l.UID)
 	}
 	if err != nil {
@@ -232,7 +232,7 @@ type sessionView struct {
 	UserAgent    string     `json:"user_agent,omitempty"`
 }
 
-func view(s *ddb.Session, now time.Time) sessionView {
+func view(s *session.Session, now time.Time) sessionView {
 	v := sessionView{
 		ID: s.ID, UserID: s.UserID, State: "live",
 		CreatedAt: s.CreatedAt.UTC(), LastUsed: s.LastUsed.UTC(),
@@ -298,7 +298,7 @@ func (c *cli) sessionsRevoke(ctx context.Context, _ *options, args []string) err
 		return &usageError{msg: fmt.Sprintf("%q is not a session ID", sid), hint: "usage: sessionctl sessions revoke SID"}
 	}
 	s, err := c.store.GetSession(ctx, sid)
-	if errors.Is(err, ddb.ErrNotFound) {
+	if errors.Is(err, session.ErrNotFound) {
 		return notFound("no session %q", sid)
 	}
 	if err != nil {
@@ -314,7 +314,7 @@ func (c *cli) sessionsRevoke(ctx context.Context, _ *options, args []string) err
 	}
 	// Revoking twice is harmless: the first revocation's time and reason stay.
 	_, err = c.store.RevokeSession(ctx, sid, nil, ReasonAdminRevoke, c.env.Now())
-	if errors.Is(err, ddb.ErrNotFound) {
+	if errors.Is(err, session.ErrNotFound) {
 		return notFound("no session %q", sid)
 	}
 	if err != nil {
@@ -326,15 +326,15 @@ func (c *cli) sessionsRevoke(ctx context.Context, _ *options, args []string) err
 
 // sessionsOf reads every session item of a user, newest first. Items the index still
 // lists but the table no longer holds (deleted by TTL) are skipped.
-func (c *cli) sessionsOf(ctx context.Context, uid string) ([]*ddb.Session, error) {
+func (c *cli) sessionsOf(ctx context.Context, uid string) ([]*session.Session, error) {
 	ids, err := c.store.ListUserSessions(ctx, uid)
 	if err != nil {
 		return nil, err
 	}
-	sessions := make([]*ddb.Session, 0, len(ids))
+	sessions := make([]*session.Session, 0, len(ids))
 	for _, id := range ids {
 		s, err := c.store.GetSession(ctx, id)
-		if errors.Is(err, ddb.ErrNotFound) {
+		if errors.Is(err, session.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -346,14 +346,14 @@ func (c *cli) sessionsOf(ctx context.Context, uid string) ([]*ddb.Session, error
 }
 
 // findUser returns the login record of the user named arg, or a not-found error.
-func (c *cli) findUser(ctx context.Context, arg string) (*ddb.Login, error) {
+func (c *cli) findUser(ctx context.Context, arg string) (*session.Login, error) {
 	name, err := normalizeName(arg)
 	if err != nil {
 		return nil, err
 	}
 	l, err := c.store.GetLogin(ctx, name)
 	// A record without uid is the stub that failed logins of an unknown name leave.
-	if errors.Is(err, ddb.ErrNotFound) || err == nil && l.UID == "" {
+	if errors.Is(err, session.ErrNotFound) || err == nil && l.UID == "" {
 		return nil, notFound("no user %q", name)
 	}
 	if err != nil {
@@ -364,7 +364,7 @@ func (c *cli) findUser(ctx context.Context, arg string) (*ddb.Login, error) {
 
 func (c *cli) userExists(ctx context.Context, name string) (bool, error) {
 	l, err := c.store.GetLogin(ctx, name)
-	if errors.Is(err, ddb.ErrNotFound) {
+	if errors.Is(err, session.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {

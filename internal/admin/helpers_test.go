@@ -16,7 +16,6 @@ import (
 	"github.com/example/sessions/internal/admin"
 	"github.com/example/sessions/internal/app"
 	"github.com/example/sessions/internal/config"
-	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/session"
@@ -183,7 +182,7 @@ func (f *fixture) mustLogin(name, pw string, c session.Client) *session.Grant {
 	return g
 }
 
-func (f *fixture) user(name string) (*ddb.Login, *ddb.User) {
+func (f *fixture) user(name string) (*session.Login, *session.User) {
 	f.t.Helper()
 	l, err := f.app.Store.GetLogin(f.t.Context(), name)
 	if err != nil {
@@ -196,7 +195,7 @@ func (f *fixture) user(name string) (*ddb.Login, *ddb.User) {
 	return l, u
 }
 
-func (f *fixture) session(sid string) *ddb.Session {
+func (f *fixture) session(sid string) *session.Session {
 	f.t.Helper()
 	s, err := f.app.Store.GetSession(f.t.Context(), sid)
 	if err != nil {

@@ -13,16 +13,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/example/sessions/internal/session"
+
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/token"
 )
 
 // State reads what a decision needs; *ddb.Store implements it.
 type State interface {
-	GetAuthState(ctx context.Context, sid, uid string) (*ddb.Session, *ddb.User, error)
-	GetSession(ctx context.Context, sid string) (*ddb.Session, error)
+	GetAuthState(ctx context.Context, sid, uid string) (*session.Session, *session.User, error)
+	GetSession(ctx context.Context, sid string) (*session.Session, error)
 }
 
 // Principal is an allowed caller, handed to the route as the authorizer context.
@@ -111,7 +112,7 @@ func (a *Authorizer) Authorize(ctx context.Context, header string) (*Principal, 
 
 // Decide returns "" if the verified claims are backed by a live session and the
 // user's current token version, or the reason they are not.
-func Decide(c *token.Claims, sess *ddb.Session, user *ddb.User, now time.Time) string {
+func Decide(c *token.Claims, sess *session.Session, user *session.User, now time.Time) string {
 	switch {
 	case sess.UserID != c.Subject || user.ID != c.Subject:
 		return "session belongs to another user"
@@ -127,18 +128,18 @@ func Decide(c *token.Claims, sess *ddb.Session, user *ddb.User, now time.Time) s
 	return ""
 }
 
-func (a *Authorizer) load(ctx context.Context, sid, uid string, now time.Time) (*ddb.Session, *ddb.User, error) {
+func (a *Authorizer) load(ctx context.Context, sid, uid string, now time.Time) (*session.Session, *session.User, error) {
 	if a.cache != nil {
 		if u, ok := a.cache.get(uid, now); ok {
 			sess, err := a.state.GetSession(ctx, sid)
-			if errors.Is(err, ddb.ErrNotFound) {
+			if errors.Is(err, session.ErrNotFound) {
 				return nil, nil, errNoSession
 			}
 			return sess, u, err
 		}
 	}
 	sess, user, err := a.state.GetAuthState(ctx, sid, uid)
-	if errors.Is(err, ddb.ErrNotFound) {
+	if errors.Is(err, session.ErrNotFound) {
 		return nil, nil, errNoSession
 	}
 	if err == nil && a.cache != nil {
@@ -149,7 +150,7 @@ func (a *Authorizer) load(ctx context.Context, sid, uid string, now time.Time) (
 
 func (a *Authorizer) deny(ctx context.Context, err error, uid string) error {
 	level := slog.LevelInfo
-	if errors.Is(err, ddb.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, session.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		level = slog.LevelError // failing closed on a fault is worth an alarm
 	}
 	attrs := []any{"decision", "deny", "reason", err.Error()}
@@ -171,7 +172,7 @@ func bearer(h string) (string, bool) {
 }
 
 type cachedUser struct {
-	user    *ddb.User
+	user    *session.User
 	fetched time.Time
 }
 
@@ -184,7 +185,7 @@ type versionCache struct {
 
 const maxCachedUsers = 10000
 
-func (c *versionCache) get(uid string, now time.Time) (*ddb.User, bool) {
+func (c *versionCache) get(uid string, now time.Time) (*session.User, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[uid]
@@ -194,7 +195,7 @@ func (c *versionCache) get(uid string, now time.Time) (*ddb.User, bool) {
 	return e.user, true
 }
 
-func (c *versionCache) put(u *ddb.User, now time.Time) {
+func (c *versionCache) put(u *session.User, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= maxCachedUsers {

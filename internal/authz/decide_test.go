@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/sessions/internal/session"
+
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/token"
 )
@@ -26,8 +27,8 @@ func claims(sub, sid string, ver int64) *token.Claims {
 	return c
 }
 
-func liveSession() *ddb.Session {
-	return &ddb.Session{
+func liveSession() *session.Session {
+	return &session.Session{
 		ID:        "session-1",
 		UserID:    "user-1",
 		Ver:       3,
@@ -38,46 +39,46 @@ func liveSession() *ddb.Session {
 	}
 }
 
-func currentUser() *ddb.User { return &ddb.User{ID: "user-1", Name: "alice", Ver: 3} }
+func currentUser() *session.User { return &session.User{ID: "user-1", Name: "alice", Ver: 3} }
 
 func TestDecide(t *testing.T) {
 	tests := []struct {
 		name   string
 		claims *token.Claims
-		sess   func(*ddb.Session)
-		user   func(*ddb.User)
+		sess   func(*session.Session)
+		user   func(*session.User)
 		want   string
 	}{
 		{name: "a live session and the current version are allowed", want: ""},
 		{name: "a token for one user with another user's session is denied",
-			claims: claims("user-2", "session-1", 3), user: func(u *ddb.User) { u.ID = "user-2" },
+			claims: claims("user-2", "session-1", 3), user: func(u *session.User) { u.ID = "user-2" },
 			want: "session belongs to another user"},
 		{name: "a token whose user record belongs to another user is denied",
-			user: func(u *ddb.User) { u.ID = "user-2" }, want: "session belongs to another user"},
+			user: func(u *session.User) { u.ID = "user-2" }, want: "session belongs to another user"},
 		{name: "a revoked session is denied",
-			sess: func(s *ddb.Session) { s.RevokedAt = now.Add(-time.Second); s.RevokeReason = "logout" }, want: "session revoked"},
+			sess: func(s *session.Session) { s.RevokedAt = now.Add(-time.Second); s.RevokeReason = "logout" }, want: "session revoked"},
 		{name: "a session revoked in the future (clock skew) is still denied",
-			sess: func(s *ddb.Session) { s.RevokedAt = now.Add(time.Minute) }, want: "session revoked"},
+			sess: func(s *session.Session) { s.RevokedAt = now.Add(time.Minute) }, want: "session revoked"},
 		{name: "a session past its idle deadline whose item is still present is denied",
-			sess: func(s *ddb.Session) { s.IdleExp = now.Add(-time.Second) }, want: "session expired"},
+			sess: func(s *session.Session) { s.IdleExp = now.Add(-time.Second) }, want: "session expired"},
 		{name: "a session exactly at its idle deadline is denied",
-			sess: func(s *ddb.Session) { s.IdleExp = now }, want: "session expired"},
+			sess: func(s *session.Session) { s.IdleExp = now }, want: "session expired"},
 		{name: "a session past its absolute deadline whose item is still present is denied",
-			sess: func(s *ddb.Session) { s.AbsExp = now.Add(-time.Second) }, want: "session expired"},
+			sess: func(s *session.Session) { s.AbsExp = now.Add(-time.Second) }, want: "session expired"},
 		{name: "a session exactly at its absolute deadline is denied",
-			sess: func(s *ddb.Session) { s.AbsExp = now }, want: "session expired"},
+			sess: func(s *session.Session) { s.AbsExp = now }, want: "session expired"},
 		{name: "a session with zero deadlines (a damaged item) is denied",
-			sess: func(s *ddb.Session) { s.IdleExp, s.AbsExp = time.Time{}, time.Time{} }, want: "session expired"},
+			sess: func(s *session.Session) { s.IdleExp, s.AbsExp = time.Time{}, time.Time{} }, want: "session expired"},
 		{name: "a disabled user is denied",
-			user: func(u *ddb.User) { u.Disabled = true }, want: "user disabled"},
+			user: func(u *session.User) { u.Disabled = true }, want: "user disabled"},
 		{name: "a token older than the user's version (logged out everywhere) is denied",
-			user: func(u *ddb.User) { u.Ver = 4 }, want: "token version is not current"},
+			user: func(u *session.User) { u.Ver = 4 }, want: "token version is not current"},
 		{name: "a token newer than the user's version is denied",
 			claims: claims("user-1", "session-1", 4), want: "token version is not current"},
 		{name: "a token with ver 0 against a user at version 0 is allowed",
-			claims: claims("user-1", "session-1", 0), user: func(u *ddb.User) { u.Ver = 0 }, want: ""},
+			claims: claims("user-1", "session-1", 0), user: func(u *session.User) { u.Ver = 0 }, want: ""},
 		{name: "the session's own copy of the version does not override the user's",
-			sess: func(s *ddb.Session) { s.Ver = 99 }, want: ""},
+			sess: func(s *session.Session) { s.Ver = 99 }, want: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,14 +140,14 @@ func TestBearer(t *testing.T) {
 // should have been denied on the token alone.
 type countingState struct{ calls int }
 
-func (s *countingState) GetAuthState(context.Context, string, string) (*ddb.Session, *ddb.User, error) {
+func (s *countingState) GetAuthState(context.Context, string, string) (*session.Session, *session.User, error) {
 	s.calls++
-	return nil, nil, ddb.ErrNotFound
+	return nil, nil, session.ErrNotFound
 }
 
-func (s *countingState) GetSession(context.Context, string) (*ddb.Session, error) {
+func (s *countingState) GetSession(context.Context, string) (*session.Session, error) {
 	s.calls++
-	return nil, ddb.ErrNotFound
+	return nil, session.ErrNotFound
 }
 
 // Catalogue case 46 at the authorizer's entry point: junk headers are refused before

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/example/sessions/internal/session"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-func sessionItem(s *Session) map[string]types.AttributeValue {
+func sessionItem(s *session.Session) map[string]types.AttributeValue {
 	item := sessionKey(s.ID)
 	item["user_id"] = str(s.UserID)
 	item["ver"] = num(s.Ver)
@@ -34,12 +36,12 @@ func sessionItem(s *Session) map[string]types.AttributeValue {
 	return item
 }
 
-func parseSession(item map[string]types.AttributeValue) *Session {
+func parseSession(item map[string]types.AttributeValue) *session.Session {
 	pk := getS(item, "pk")
 	if len(pk) < 2 {
 		return nil
 	}
-	return &Session{
+	return &session.Session{
 		ID:           pk[2:],
 		UserID:       getS(item, "user_id"),
 		Ver:          getN(item, "ver"),
@@ -68,10 +70,10 @@ func minTime(a, b time.Time) time.Time {
 
 // CreateSession writes a new session for the login record it was authenticated
 // against, in one transaction that also clears the record's failure counter. The
-// transaction fails with ErrStale if the record's token version or password hash
+// transaction fails with session.ErrStale if the record's token version or password hash
 // changed since it was read: a "log out everywhere" or a password change that races
 // this login wins, and no session with the old version survives it.
-func (s *Store) CreateSession(ctx context.Context, sess *Session, login *Login) error {
+func (s *Store) CreateSession(ctx context.Context, sess *session.Session, login *session.Login) error {
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		ReturnConsumedCapacity: total,
 		TransactItems: []types.TransactWriteItem{
@@ -101,37 +103,20 @@ func (s *Store) CreateSession(ctx context.Context, sess *Session, login *Login) 
 				continue
 			}
 			if i == 0 {
-				return fmt.Errorf("ddb create session: %w", ErrExists)
+				return fmt.Errorf("ddb create session: %w", session.ErrExists)
 			}
-			return fmt.Errorf("ddb create session: %w", ErrStale)
+			return fmt.Errorf("ddb create session: %w", session.ErrStale)
 		}
 	}
 	return classify("create session", err)
 }
 
-// RotateInput describes one refresh-token rotation.
-type RotateInput struct {
-	SessionID string
-	Presented []byte // hash of the token the client sent
-	Next      []byte // hash of the child token
-	Now       time.Time
-	IdleExp   time.Time // new idle deadline
-	AbsExp    time.Time // the session's absolute deadline (for the TTL attribute)
-}
-
-// RotateConflict is returned by Rotate when the condition failed on an existing item.
-// Old is the item as it was, so the caller can tell a retry, a grace-window replay,
-// theft and expiry apart without another read.
-type RotateConflict struct{ Old *Session }
-
-func (e *RotateConflict) Error() string { return "ddb rotate: condition failed" }
-
 // Rotate replaces the session's current refresh-token hash with Next and slides the
 // idle deadline, in one conditional UpdateItem: the presented hash must be current,
 // the session unrevoked and inside both deadlines. It returns the updated session; on
-// a failed condition a *RotateConflict carrying the old item (ReturnValuesOnCondition
-// CheckFailure=ALL_OLD, same round trip), or ErrNotFound if there is no such session.
-func (s *Store) Rotate(ctx context.Context, in RotateInput) (*Session, error) {
+// a failed condition a *session.RotateConflict carrying the old item (ReturnValuesOnCondition
+// CheckFailure=ALL_OLD, same round trip), or session.ErrNotFound if there is no such session.
+func (s *Store) Rotate(ctx context.Context, in session.RotateInput) (*session.Session, error) {
 	now := in.Now.Unix()
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:              s.table,
@@ -157,9 +142,9 @@ func (s *Store) Rotate(ctx context.Context, in RotateInput) (*Session, error) {
 		var ccf *types.ConditionalCheckFailedException
 		if errors.As(err, &ccf) {
 			if len(ccf.Item) == 0 {
-				return nil, fmt.Errorf("ddb rotate: %w", ErrNotFound)
+				return nil, fmt.Errorf("ddb rotate: %w", session.ErrNotFound)
 			}
-			return nil, &RotateConflict{Old: parseSession(ccf.Item)}
+			return nil, &session.RotateConflict{Old: parseSession(ccf.Item)}
 		}
 		return nil, classify("rotate", err)
 	}
@@ -169,8 +154,8 @@ func (s *Store) Rotate(ctx context.Context, in RotateInput) (*Session, error) {
 // RevokeSession marks a session revoked. With a non-nil hash the session must hold
 // it as its current or previous refresh token (logout proves possession); a nil hash
 // revokes unconditionally (theft detected, log out everywhere, admin). Revoking twice
-// keeps the first time and reason. It returns the session, or ErrNotFound.
-func (s *Store) RevokeSession(ctx context.Context, sid string, hash []byte, reason string, now time.Time) (*Session, error) {
+// keeps the first time and reason. It returns the session, or session.ErrNotFound.
+func (s *Store) RevokeSession(ctx context.Context, sid string, hash []byte, reason string, now time.Time) (*session.Session, error) {
 	cond := "attribute_exists(pk)"
 	values := map[string]types.AttributeValue{":now": num(now.Unix()), ":r": str(reason)}
 	if hash != nil {
@@ -193,7 +178,7 @@ func (s *Store) RevokeSession(ctx context.Context, sid string, hash []byte, reas
 }
 
 // GetSession reads a session with a strongly consistent read.
-func (s *Store) GetSession(ctx context.Context, sid string) (*Session, error) {
+func (s *Store) GetSession(ctx context.Context, sid string) (*session.Session, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: s.table, Key: sessionKey(sid), ConsistentRead: aws.Bool(true), ReturnConsumedCapacity: total,
 	})
@@ -201,7 +186,7 @@ func (s *Store) GetSession(ctx context.Context, sid string) (*Session, error) {
 		return nil, classify("get session", err)
 	}
 	if len(out.Item) == 0 {
-		return nil, fmt.Errorf("ddb get session: %w", ErrNotFound)
+		return nil, fmt.Errorf("ddb get session: %w", session.ErrNotFound)
 	}
 	return parseSession(out.Item), nil
 }

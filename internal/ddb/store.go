@@ -1,4 +1,6 @@
-// Package ddb owns every DynamoDB call of the service, behind domain methods.
+// Package ddb owns every DynamoDB call of the service, behind domain methods, and maps
+// items to the domain types of internal/session (Session, User, Login) and its sentinel
+// errors.
 //
 // One table holds three kinds of item, told apart by the prefix of the key pk:
 //
@@ -22,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/example/sessions/internal/session"
 )
 
 // API is the part of the DynamoDB client the store uses; *dynamodb.Client satisfies it.
@@ -36,68 +40,6 @@ type API interface {
 
 // UserIndex is the GSI that lists a user's sessions (keys only).
 const UserIndex = "user-sessions"
-
-// Sentinel errors. Callers test them with errors.Is.
-var (
-	// ErrNotFound: the item does not exist (or, for conditional updates, does not match).
-	ErrNotFound = errors.New("ddb: not found")
-	// ErrExists: a create found the key taken.
-	ErrExists = errors.New("ddb: already exists")
-	// ErrStale: the item changed since it was read (a concurrent write won).
-	ErrStale = errors.New("ddb: changed since read")
-	// ErrUnavailable: DynamoDB throttled, failed or timed out after the SDK's retries.
-	// Callers answer 503 (or deny, in the authorizer) and must not treat it as "no".
-	ErrUnavailable = errors.New("ddb: unavailable")
-)
-
-// Session is a session item.
-type Session struct {
-	ID           string
-	UserID       string
-	Ver          int64
-	Scope        string
-	Cur, Prev    []byte // SHA-256 of the current and previous refresh token
-	RotatedAt    time.Time
-	Gen          int64 // number of rotations so far
-	IdleExp      time.Time
-	AbsExp       time.Time
-	CreatedAt    time.Time
-	LastUsed     time.Time
-	UserAgent    string
-	IP           string
-	RevokedAt    time.Time // zero unless revoked
-	RevokeReason string
-}
-
-// Revoked reports whether the session was revoked.
-func (s *Session) Revoked() bool { return !s.RevokedAt.IsZero() }
-
-// Live reports whether the session is unrevoked and inside both deadlines at now.
-// Every reader calls it: DynamoDB deletes expired items late and DynamoDB Local never.
-func (s *Session) Live(now time.Time) bool {
-	return !s.Revoked() && now.Before(s.IdleExp) && now.Before(s.AbsExp)
-}
-
-// User is a user's token record.
-type User struct {
-	ID       string
-	Name     string
-	Ver      int64
-	Disabled bool
-}
-
-// Login is a login record. A record with an empty UID is a stub that only counts
-// failed attempts for a name that has no account.
-type Login struct {
-	Name     string
-	UID      string
-	PwHash   string
-	Ver      int64
-	Scope    string
-	Disabled bool
-	Fails    int64
-	LastFail time.Time
-}
 
 // Store runs the domain operations against one table.
 type Store struct {
@@ -161,7 +103,7 @@ func unix(sec int64) time.Time {
 func classify(op string, err error) error {
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return fmt.Errorf("ddb %s: %w", op, ErrNotFound)
+		return fmt.Errorf("ddb %s: %w", op, session.ErrNotFound)
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -171,7 +113,7 @@ func classify(op string, err error) error {
 			return fmt.Errorf("ddb %s: %w", op, err)
 		}
 	}
-	return fmt.Errorf("ddb %s: %w: %w", op, ErrUnavailable, err)
+	return fmt.Errorf("ddb %s: %w: %w", op, session.ErrUnavailable, err)
 }
 
 var total = types.ReturnConsumedCapacityTotal

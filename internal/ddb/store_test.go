@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/sessions/internal/session"
+
 	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/testddb"
 	"github.com/example/sessions/internal/testenv"
@@ -38,8 +40,8 @@ func newSID() string {
 type fixture struct {
 	h     *testenv.Harness
 	store *ddb.Store
-	login *ddb.Login
-	sess  *ddb.Session
+	login *session.Login
+	sess  *session.Session
 }
 
 func newFixture(t *testing.T) fixture {
@@ -53,7 +55,7 @@ func newFixture(t *testing.T) fixture {
 	if l.UID != u.ID {
 		t.Fatalf("login record uid %q, want %q", l.UID, u.ID)
 	}
-	s := &ddb.Session{
+	s := &session.Session{
 		ID: newSID(), UserID: u.ID, Ver: l.Ver, Cur: hash("t0"),
 		IdleExp: now.Add(time.Hour), AbsExp: now.Add(3 * time.Hour), CreatedAt: now, LastUsed: now,
 	}
@@ -63,9 +65,9 @@ func newFixture(t *testing.T) fixture {
 	return fixture{h: h, store: h.Store, login: l, sess: s}
 }
 
-func (f fixture) rotate(t *testing.T, presented, next string, at time.Time) (*ddb.Session, error) {
+func (f fixture) rotate(t *testing.T, presented, next string, at time.Time) (*session.Session, error) {
 	t.Helper()
-	return f.store.Rotate(testenv.Ctx(t), ddb.RotateInput{
+	return f.store.Rotate(testenv.Ctx(t), session.RotateInput{
 		SessionID: f.sess.ID, Presented: hash(presented), Next: hash(next), Now: at,
 		IdleExp: at.Add(time.Hour), AbsExp: f.sess.AbsExp,
 	})
@@ -94,7 +96,7 @@ func TestRotate(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t)
 		at := f.sess.AbsExp.Add(-10 * time.Minute)
-		if _, err := f.store.Rotate(testenv.Ctx(t), ddb.RotateInput{
+		if _, err := f.store.Rotate(testenv.Ctx(t), session.RotateInput{
 			SessionID: f.sess.ID, Presented: hash("t0"), Next: hash("t1"), Now: now,
 			IdleExp: at.Add(time.Hour), AbsExp: f.sess.AbsExp,
 		}); err != nil {
@@ -140,7 +142,7 @@ func TestRotate(t *testing.T) {
 			}
 			before := f.h.SessionItem(t, f.sess.ID)
 			_, err := f.rotate(t, tc.present, "child", now.Add(tc.at))
-			var c *ddb.RotateConflict
+			var c *session.RotateConflict
 			if !errors.As(err, &c) || c.Old == nil {
 				t.Fatalf("err = %v, want a RotateConflict carrying the item", err)
 			}
@@ -157,8 +159,8 @@ func TestRotate(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t)
 		sid := newSID()
-		_, err := f.store.Rotate(testenv.Ctx(t), ddb.RotateInput{SessionID: sid, Presented: hash("x"), Next: hash("y"), Now: now, IdleExp: now.Add(time.Hour), AbsExp: now.Add(time.Hour)})
-		if !errors.Is(err, ddb.ErrNotFound) {
+		_, err := f.store.Rotate(testenv.Ctx(t), session.RotateInput{SessionID: sid, Presented: hash("x"), Next: hash("y"), Now: now, IdleExp: now.Add(time.Hour), AbsExp: now.Add(time.Hour)})
+		if !errors.Is(err, session.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
 		if f.h.Item(t, "s#"+sid) != nil {
@@ -171,26 +173,26 @@ func TestCreateSession(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := testenv.Ctx(t)
-	fresh := func() *ddb.Session {
+	fresh := func() *session.Session {
 		s := *f.sess
 		s.ID = newSID()
 		return &s
 	}
 	t.Run("a taken session ID is ErrExists", func(t *testing.T) {
-		if err := f.store.CreateSession(ctx, f.sess, f.login); !errors.Is(err, ddb.ErrExists) {
+		if err := f.store.CreateSession(ctx, f.sess, f.login); !errors.Is(err, session.ErrExists) {
 			t.Errorf("err = %v, want ErrExists", err)
 		}
 	})
-	for name, edit := range map[string]func(l *ddb.Login){
-		"a login record read before a version bump is ErrStale":       func(l *ddb.Login) { l.Ver-- },
-		"a login record read before a password change is ErrStale":    func(l *ddb.Login) { l.PwHash = "$argon2id$old" },
-		"a login record of another account (uid changed) is ErrStale": func(l *ddb.Login) { l.UID = "usr_someone_else" },
+	for name, edit := range map[string]func(l *session.Login){
+		"a login record read before a version bump is ErrStale":       func(l *session.Login) { l.Ver-- },
+		"a login record read before a password change is ErrStale":    func(l *session.Login) { l.PwHash = "$argon2id$old" },
+		"a login record of another account (uid changed) is ErrStale": func(l *session.Login) { l.UID = "usr_someone_else" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			l := *f.login
 			edit(&l)
 			s := fresh()
-			if err := f.store.CreateSession(ctx, s, &l); !errors.Is(err, ddb.ErrStale) {
+			if err := f.store.CreateSession(ctx, s, &l); !errors.Is(err, session.ErrStale) {
 				t.Errorf("err = %v, want ErrStale", err)
 			}
 			if f.h.Item(t, "s#"+s.ID) != nil {
@@ -225,7 +227,7 @@ func TestRevokeSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("a hash that is neither current nor previous is ErrNotFound and changes nothing", func(t *testing.T) {
-		if _, err := f.store.RevokeSession(ctx, f.sess.ID, hash("forged"), "logout", now); !errors.Is(err, ddb.ErrNotFound) {
+		if _, err := f.store.RevokeSession(ctx, f.sess.ID, hash("forged"), "logout", now); !errors.Is(err, session.ErrNotFound) {
 			t.Fatalf("err = %v", err)
 		}
 		if f.h.Revoked(t, f.sess.ID) {
@@ -235,7 +237,7 @@ func TestRevokeSession(t *testing.T) {
 	t.Run("an unknown session is ErrNotFound and creates nothing", func(t *testing.T) {
 		sid := newSID()
 		for _, h := range [][]byte{hash("x"), nil} {
-			if _, err := f.store.RevokeSession(ctx, sid, h, "logout", now); !errors.Is(err, ddb.ErrNotFound) {
+			if _, err := f.store.RevokeSession(ctx, sid, h, "logout", now); !errors.Is(err, session.ErrNotFound) {
 				t.Errorf("err = %v", err)
 			}
 		}
@@ -274,7 +276,7 @@ func TestGetAuthState(t *testing.T) {
 		"a session of another user is ErrNotFound": {f.sess.ID, "usr_other"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if _, _, err := f.store.GetAuthState(ctx, ids[0], ids[1]); !errors.Is(err, ddb.ErrNotFound) {
+			if _, _, err := f.store.GetAuthState(ctx, ids[0], ids[1]); !errors.Is(err, session.ErrNotFound) {
 				t.Errorf("err = %v", err)
 			}
 		})
@@ -282,7 +284,7 @@ func TestGetAuthState(t *testing.T) {
 	t.Run("unprocessed keys are ErrUnavailable", func(t *testing.T) {
 		clear := f.h.Net.Inject("BatchGetItem", 1, testenv.Unprocessed())
 		defer clear()
-		if _, _, err := f.store.GetAuthState(ctx, f.sess.ID, f.sess.UserID); !errors.Is(err, ddb.ErrUnavailable) {
+		if _, _, err := f.store.GetAuthState(ctx, f.sess.ID, f.sess.UserID); !errors.Is(err, session.ErrUnavailable) {
 			t.Errorf("err = %v, want ErrUnavailable", err)
 		}
 	})
@@ -319,10 +321,10 @@ func TestErrorsAreClassified(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if errors.Is(err, ddb.ErrUnavailable) != tc.unavailable {
-				t.Errorf("err = %v; unavailable = %v, want %v", err, errors.Is(err, ddb.ErrUnavailable), tc.unavailable)
+			if errors.Is(err, session.ErrUnavailable) != tc.unavailable {
+				t.Errorf("err = %v; unavailable = %v, want %v", err, errors.Is(err, session.ErrUnavailable), tc.unavailable)
 			}
-			if errors.Is(err, ddb.ErrNotFound) {
+			if errors.Is(err, session.ErrNotFound) {
 				t.Errorf("a fault classified as not found: %v", err)
 			}
 		})
@@ -334,7 +336,7 @@ func TestLoginRecords(t *testing.T) {
 	f := newFixture(t)
 	ctx := testenv.Ctx(t)
 	t.Run("an unknown name has no record", func(t *testing.T) {
-		if _, err := f.store.GetLogin(ctx, "nobody"); !errors.Is(err, ddb.ErrNotFound) {
+		if _, err := f.store.GetLogin(ctx, "nobody"); !errors.Is(err, session.ErrNotFound) {
 			t.Errorf("err = %v", err)
 		}
 	})
@@ -354,7 +356,7 @@ func TestLoginRecords(t *testing.T) {
 		}
 	})
 	t.Run("an account can be created over a stub", func(t *testing.T) {
-		if err := f.store.CreateUser(ctx, &ddb.Login{Name: "nobody", UID: "usr_nobody", PwHash: "$argon2id$x", Ver: 1}); err != nil {
+		if err := f.store.CreateUser(ctx, &session.Login{Name: "nobody", UID: "usr_nobody", PwHash: "$argon2id$x", Ver: 1}); err != nil {
 			t.Fatal(err)
 		}
 		l, _ := f.store.GetLogin(ctx, "nobody")
@@ -414,7 +416,7 @@ func TestBumpVersion(t *testing.T) {
 		// A login that read the old record can no longer open a session.
 		s := *f.sess
 		s.ID = newSID()
-		if err := f.store.CreateSession(ctx, &s, f.login); !errors.Is(err, ddb.ErrStale) {
+		if err := f.store.CreateSession(ctx, &s, f.login); !errors.Is(err, session.ErrStale) {
 			t.Errorf("CreateSession with the pre-bump record: %v, want ErrStale", err)
 		}
 	})
@@ -431,7 +433,7 @@ func TestBumpVersion(t *testing.T) {
 	t.Run("an unknown user is ErrNotFound", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t)
-		if _, err := f.store.BumpVersion(testenv.Ctx(t), "usr_nobody", ""); !errors.Is(err, ddb.ErrNotFound) {
+		if _, err := f.store.BumpVersion(testenv.Ctx(t), "usr_nobody", ""); !errors.Is(err, session.ErrNotFound) {
 			t.Errorf("err = %v", err)
 		}
 	})
@@ -450,7 +452,7 @@ func TestBumpVersion(t *testing.T) {
 				switch {
 				case err == nil:
 					ok++
-				case !errors.Is(err, ddb.ErrStale):
+				case !errors.Is(err, session.ErrStale):
 					t.Errorf("concurrent bump: %v", err)
 				}
 			})
@@ -478,7 +480,7 @@ func TestListUserSessionsIsNewestFirstAndPerUser(t *testing.T) {
 	}
 	bob := f.h.CreateUser(t, "bob", "", "")
 	bl, _ := f.store.GetLogin(ctx, "bob")
-	if err := f.store.CreateSession(ctx, &ddb.Session{ID: newSID(), UserID: bob.ID, Ver: 1, Cur: hash("b"), IdleExp: now.Add(time.Hour), AbsExp: now.Add(time.Hour), CreatedAt: now}, bl); err != nil {
+	if err := f.store.CreateSession(ctx, &session.Session{ID: newSID(), UserID: bob.ID, Ver: 1, Cur: hash("b"), IdleExp: now.Add(time.Hour), AbsExp: now.Add(time.Hour), CreatedAt: now}, bl); err != nil {
 		t.Fatal(err)
 	}
 	got, err := f.store.ListUserSessions(ctx, f.sess.UserID)

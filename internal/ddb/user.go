@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/example/sessions/internal/session"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-func parseLogin(name string, item map[string]types.AttributeValue) *Login {
-	return &Login{
+func parseLogin(name string, item map[string]types.AttributeValue) *session.Login {
+	return &session.Login{
 		Name:     name,
 		UID:      getS(item, "uid"),
 		PwHash:   getS(item, "pwhash"),
@@ -24,30 +26,30 @@ func parseLogin(name string, item map[string]types.AttributeValue) *Login {
 	}
 }
 
-func parseUser(item map[string]types.AttributeValue) *User {
+func parseUser(item map[string]types.AttributeValue) *session.User {
 	pk := getS(item, "pk")
 	if len(pk) < 2 {
 		return nil
 	}
-	return &User{ID: pk[2:], Name: getS(item, "name"), Ver: getN(item, "ver"), Disabled: getBool(item, "disabled")}
+	return &session.User{ID: pk[2:], Name: getS(item, "name"), Ver: getN(item, "ver"), Disabled: getBool(item, "disabled")}
 }
 
 // GetLogin reads the login record of a normalised username. The read is eventually
 // consistent (half the cost): CreateSession's condition re-checks the version and
-// hash it relied on, so a stale read can never open a session. It returns ErrNotFound
+// hash it relied on, so a stale read can never open a session. It returns session.ErrNotFound
 // when there is no item at all; a stub (failures only) has an empty UID.
-func (s *Store) GetLogin(ctx context.Context, name string) (*Login, error) {
+func (s *Store) GetLogin(ctx context.Context, name string) (*session.Login, error) {
 	return s.getLogin(ctx, name, false)
 }
 
 // GetLoginConsistent is GetLogin with a strongly consistent read, for the one retry
 // after a login lost a race: an eventually consistent read could return the same
 // stale record again.
-func (s *Store) GetLoginConsistent(ctx context.Context, name string) (*Login, error) {
+func (s *Store) GetLoginConsistent(ctx context.Context, name string) (*session.Login, error) {
 	return s.getLogin(ctx, name, true)
 }
 
-func (s *Store) getLogin(ctx context.Context, name string, consistent bool) (*Login, error) {
+func (s *Store) getLogin(ctx context.Context, name string, consistent bool) (*session.Login, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: s.table, Key: loginKey(name), ConsistentRead: aws.Bool(consistent), ReturnConsumedCapacity: total,
 	})
@@ -55,7 +57,7 @@ func (s *Store) getLogin(ctx context.Context, name string, consistent bool) (*Lo
 		return nil, classify("get login", err)
 	}
 	if len(out.Item) == 0 {
-		return nil, fmt.Errorf("ddb get login: %w", ErrNotFound)
+		return nil, fmt.Errorf("ddb get login: %w", session.ErrNotFound)
 	}
 	return parseLogin(name, out.Item), nil
 }
@@ -99,7 +101,7 @@ func (s *Store) RecordLoginFailure(ctx context.Context, name string, known, rest
 // GetAuthState reads a session and its user's token record in one strongly consistent
 // BatchGetItem: one round trip, and a logout or version bump that has returned is
 // seen at once. Unprocessed keys count as unavailable, so the caller fails closed.
-func (s *Store) GetAuthState(ctx context.Context, sid, uid string) (*Session, *User, error) {
+func (s *Store) GetAuthState(ctx context.Context, sid, uid string) (*session.Session, *session.User, error) {
 	out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
 		ReturnConsumedCapacity: total,
 		RequestItems: map[string]types.KeysAndAttributes{
@@ -113,10 +115,10 @@ func (s *Store) GetAuthState(ctx context.Context, sid, uid string) (*Session, *U
 		return nil, nil, classify("get auth state", err)
 	}
 	if len(out.UnprocessedKeys) > 0 {
-		return nil, nil, fmt.Errorf("ddb get auth state: %w: unprocessed keys", ErrUnavailable)
+		return nil, nil, fmt.Errorf("ddb get auth state: %w: unprocessed keys", session.ErrUnavailable)
 	}
-	var sess *Session
-	var user *User
+	var sess *session.Session
+	var user *session.User
 	for _, item := range out.Responses[*s.table] {
 		switch pk := getS(item, "pk"); {
 		case pk == "s#"+sid:
@@ -126,13 +128,13 @@ func (s *Store) GetAuthState(ctx context.Context, sid, uid string) (*Session, *U
 		}
 	}
 	if sess == nil || user == nil {
-		return nil, nil, fmt.Errorf("ddb get auth state: %w", ErrNotFound)
+		return nil, nil, fmt.Errorf("ddb get auth state: %w", session.ErrNotFound)
 	}
 	return sess, user, nil
 }
 
 // GetUser reads a user's token record with a strongly consistent read.
-func (s *Store) GetUser(ctx context.Context, uid string) (*User, error) {
+func (s *Store) GetUser(ctx context.Context, uid string) (*session.User, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: s.table, Key: userKey(uid), ConsistentRead: aws.Bool(true), ReturnConsumedCapacity: total,
 	})
@@ -140,14 +142,14 @@ func (s *Store) GetUser(ctx context.Context, uid string) (*User, error) {
 		return nil, classify("get user", err)
 	}
 	if len(out.Item) == 0 {
-		return nil, fmt.Errorf("ddb get user: %w", ErrNotFound)
+		return nil, fmt.Errorf("ddb get user: %w", session.ErrNotFound)
 	}
 	return parseUser(out.Item), nil
 }
 
 // CreateUser writes a new account: its login record (replacing a failures-only stub)
-// and its token record, in one transaction. ErrExists if the name is taken.
-func (s *Store) CreateUser(ctx context.Context, l *Login) error {
+// and its token record, in one transaction. session.ErrExists if the name is taken.
+func (s *Store) CreateUser(ctx context.Context, l *session.Login) error {
 	login := loginKey(l.Name)
 	login["uid"] = str(l.UID)
 	login["pwhash"] = str(l.PwHash)
@@ -168,7 +170,7 @@ func (s *Store) CreateUser(ctx context.Context, l *Login) error {
 	if err != nil {
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) {
-			return fmt.Errorf("ddb create user %s: %w", l.Name, ErrExists)
+			return fmt.Errorf("ddb create user %s: %w", l.Name, session.ErrExists)
 		}
 		return classify("create user", err)
 	}
@@ -211,7 +213,7 @@ func (s *Store) BumpVersion(ctx context.Context, uid string, newPwHash string) (
 	if err != nil {
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) {
-			return 0, fmt.Errorf("ddb bump version: %w", ErrStale)
+			return 0, fmt.Errorf("ddb bump version: %w", session.ErrStale)
 		}
 		return 0, classify("bump version", err)
 	}

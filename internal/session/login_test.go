@@ -10,9 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/sessions/internal/session"
+
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/testenv"
 )
@@ -44,8 +45,8 @@ func TestUsernamesAreNormalisedAtCreationAndAtLogin(t *testing.T) {
 			}
 			// The other spelling names the same account: creating it again fails.
 			other, _ := password.NormalizeUsername(tc.loginAs)
-			err := h.Store.CreateUser(testenv.Ctx(t), &ddb.Login{Name: other, UID: "usr_other", PwHash: "x", Ver: 1})
-			if !errors.Is(err, ddb.ErrExists) {
+			err := h.Store.CreateUser(testenv.Ctx(t), &session.Login{Name: other, UID: "usr_other", PwHash: "x", Ver: 1})
+			if !errors.Is(err, session.ErrExists) {
 				t.Errorf("creating %q after %q: %v, want ErrExists", tc.loginAs, tc.created, err)
 			}
 		})

@@ -14,29 +14,27 @@ import (
 	"sync"
 	"time"
 
-	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/token"
 )
 
 // Store is what the service needs from storage; *ddb.Store implements it.
 type Store interface {
-	GetLogin(ctx context.Context, name string) (*ddb.Login, error)
-	GetLoginConsistent(ctx context.Context, name string) (*ddb.Login, error)
+	GetLogin(ctx context.Context, name string) (*Login, error)
+	GetLoginConsistent(ctx context.Context, name string) (*Login, error)
 	RecordLoginFailure(ctx context.Context, name string, known, restart bool, now, stubExpiry time.Time) error
-	CreateSession(ctx context.Context, s *ddb.Session, l *ddb.Login) error
-	Rotate(ctx context.Context, in ddb.RotateInput) (*ddb.Session, error)
-	RevokeSession(ctx context.Context, sid string, hash []byte, reason string, now time.Time) (*ddb.Session, error)
+	CreateSession(ctx context.Context, s *Session, l *Login) error
+	Rotate(ctx context.Context, in RotateInput) (*Session, error)
+	RevokeSession(ctx context.Context, sid string, hash []byte, reason string, now time.Time) (*Session, error)
 	BumpVersion(ctx context.Context, uid, newPwHash string) (int64, error)
 	ListUserSessions(ctx context.Context, uid string) ([]string, error)
-	GetSession(ctx context.Context, sid string) (*ddb.Session, error)
+	GetSession(ctx context.Context, sid string) (*Session, error)
 }
 
 // Errors the HTTP layer maps to responses.
 var (
 	ErrInvalidCredentials = errors.New("session: invalid credentials")
 	ErrInvalidGrant       = errors.New("session: invalid grant")
-	ErrUnavailable        = ddb.ErrUnavailable
 )
 
 // ThrottledError says a username is cooling down after repeated failures.
@@ -129,7 +127,7 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // lockedFor returns how long a login record is still cooling down at now.
-func (s *Service) lockedFor(rec *ddb.Login, now time.Time) time.Duration {
+func (s *Service) lockedFor(rec *Login, now time.Time) time.Duration {
 	fails := s.failures(rec, now)
 	if fails < s.policy.MaxFailures {
 		return 0
@@ -141,7 +139,7 @@ func (s *Service) lockedFor(rec *ddb.Login, now time.Time) time.Duration {
 	return rec.LastFail.Add(lock).Sub(now)
 }
 
-func (s *Service) failures(rec *ddb.Login, now time.Time) int64 {
+func (s *Service) failures(rec *Login, now time.Time) int64 {
 	if rec == nil || now.Sub(rec.LastFail) > s.policy.FailureMemory {
 		return 0
 	}
@@ -166,10 +164,10 @@ func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Gr
 		// ErrStale: the version or password changed between our read and our write
 		// (a racing logout-all or password change). Read again once; the next read
 		// decides with the new state.
-		if errors.Is(err, ddb.ErrStale) && attempt == 0 {
+		if errors.Is(err, ErrStale) && attempt == 0 {
 			continue
 		}
-		if errors.Is(err, ddb.ErrStale) {
+		if errors.Is(err, ErrStale) {
 			return nil, fmt.Errorf("%w: account changed during login", ErrUnavailable)
 		}
 		return g, err
@@ -183,7 +181,7 @@ func (s *Service) login(ctx context.Context, name, pw string, c Client, consiste
 		get = s.store.GetLoginConsistent
 	}
 	rec, err := get(ctx, name)
-	if errors.Is(err, ddb.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		rec, err = nil, nil
 	}
 	if err != nil {
@@ -227,7 +225,7 @@ func (s *Service) login(ctx context.Context, name, pw string, c Client, consiste
 		return nil, err
 	}
 	idle := minTime(now.Add(s.policy.IdleTTL), absExp)
-	sess := &ddb.Session{
+	sess := &Session{
 		ID: sid, UserID: rec.UID, Ver: rec.Ver, Scope: rec.Scope,
 		Cur: hashToken(sid, secret), IdleExp: idle, AbsExp: absExp, CreatedAt: now, LastUsed: now,
 		UserAgent: truncate(c.UserAgent, 256), IP: truncate(c.IP, 64),
@@ -243,7 +241,7 @@ func (s *Service) login(ctx context.Context, name, pw string, c Client, consiste
 	return g, nil
 }
 
-func (s *Service) grant(now time.Time, sess *ddb.Session, refresh string) (*Grant, error) {
+func (s *Service) grant(now time.Time, sess *Session, refresh string) (*Grant, error) {
 	exp := minTime(now.Add(s.policy.AccessTTL), sess.AbsExp)
 	at, err := s.minter.Mint(now, sess.UserID, sess.ID, sess.Ver, sess.Scope, exp)
 	if err != nil {
@@ -272,14 +270,14 @@ func (s *Service) Refresh(ctx context.Context, tok string) (*Grant, error) {
 	next := hashToken(sid, child)
 	idle := minTime(now.Add(s.policy.IdleTTL), absExp)
 
-	sess, err := s.store.Rotate(ctx, ddb.RotateInput{
+	sess, err := s.store.Rotate(ctx, RotateInput{
 		SessionID: sid, Presented: presented, Next: next, Now: now, IdleExp: idle, AbsExp: absExp,
 	})
-	var conflict *ddb.RotateConflict
+	var conflict *RotateConflict
 	switch {
 	case err == nil:
 		return s.grant(now, sess, sid+"."+child)
-	case errors.Is(err, ddb.ErrNotFound):
+	case errors.Is(err, ErrNotFound):
 		s.log.InfoContext(ctx, "refresh refused", "reason", "unknown_session")
 		return nil, ErrInvalidGrant
 	case errors.As(err, &conflict):
@@ -291,7 +289,7 @@ func (s *Service) Refresh(ctx context.Context, tok string) (*Grant, error) {
 
 // resolveConflict decides what a failed rotation condition means, from the item as
 // it was (ALL_OLD), without another read.
-func (s *Service) resolveConflict(ctx context.Context, now time.Time, old *ddb.Session, sid, secret, child string, next, presented []byte) (*Grant, error) {
+func (s *Service) resolveConflict(ctx context.Context, now time.Time, old *Session, sid, secret, child string, next, presented []byte) (*Grant, error) {
 	log := s.log.With("sid", LogID(sid), "uid", old.UserID)
 	switch {
 	case old.Revoked():
@@ -327,7 +325,7 @@ func (s *Service) resolveConflict(ctx context.Context, now time.Time, old *ddb.S
 // generationsOld returns k > 0 if secret is the k-th ancestor of the session's current
 // refresh token (k >= 1), or 0 if it is not in the session's chain at all (forged, or
 // minted under another rotation key).
-func (s *Service) generationsOld(sess *ddb.Session, sid, secret string) int64 {
+func (s *Service) generationsOld(sess *Session, sid, secret string) int64 {
 	cur := secret
 	for k := int64(1); k <= min(sess.Gen, maxAncestry); k++ {
 		cur = childSecret(s.rotationKey, sid, cur)
@@ -340,7 +338,7 @@ func (s *Service) generationsOld(sess *ddb.Session, sid, secret string) int64 {
 
 func (s *Service) revokeForReuse(ctx context.Context, log *slog.Logger, sid, why string) error {
 	log.WarnContext(ctx, "refresh token reuse: revoking session", "why", why)
-	if _, err := s.store.RevokeSession(ctx, sid, nil, "refresh_token_reuse", s.now()); err != nil && !errors.Is(err, ddb.ErrNotFound) {
+	if _, err := s.store.RevokeSession(ctx, sid, nil, "refresh_token_reuse", s.now()); err != nil && !errors.Is(err, ErrNotFound) {
 		// Never answer as if the session were dead while it is not: the client
 		// retries, and the retry revokes.
 		return err
@@ -358,7 +356,7 @@ func (s *Service) Logout(ctx context.Context, tok string, all bool) error {
 		return nil
 	}
 	sess, err := s.store.RevokeSession(ctx, sid, hashToken(sid, secret), "logout", now)
-	if errors.Is(err, ddb.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return s.logoutWithOldToken(ctx, sid, secret, all)
 	}
 	if err != nil {
@@ -378,7 +376,7 @@ func (s *Service) Logout(ctx context.Context, tok string, all bool) error {
 // pays the extra read.
 func (s *Service) logoutWithOldToken(ctx context.Context, sid, secret string, all bool) error {
 	sess, err := s.store.GetSession(ctx, sid)
-	if errors.Is(err, ddb.ErrNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		s.log.InfoContext(ctx, "logout of an unknown session")
 		return nil
 	}
@@ -411,7 +409,7 @@ func (s *Service) RevokeUser(ctx context.Context, uid, newPwHash, reason string)
 func (s *Service) revokeUser(ctx context.Context, uid, newPwHash, reason, done string) error {
 	var err error
 	for range 3 {
-		if _, err = s.store.BumpVersion(ctx, uid, newPwHash); !errors.Is(err, ddb.ErrStale) {
+		if _, err = s.store.BumpVersion(ctx, uid, newPwHash); !errors.Is(err, ErrStale) {
 			break
 		}
 	}
@@ -427,7 +425,7 @@ func (s *Service) revokeUser(ctx context.Context, uid, newPwHash, reason, done s
 		if id == done {
 			continue
 		}
-		if _, err := s.store.RevokeSession(ctx, id, nil, reason, now); err != nil && !errors.Is(err, ddb.ErrNotFound) {
+		if _, err := s.store.RevokeSession(ctx, id, nil, reason, now); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/token"
@@ -21,25 +20,27 @@ var benchClock = time.Unix(1_790_000_000, 0)
 
 // benchStore answers every call at once; Rotate and CreateSession succeed.
 type benchStore struct {
-	login *ddb.Login
-	sess  *ddb.Session
+	login *Login
+	sess  *Session
 }
 
-func (s *benchStore) GetLogin(context.Context, string) (*ddb.Login, error) { return s.login, nil }
-func (s *benchStore) GetSession(context.Context, string) (*ddb.Session, error) {
-	return nil, ddb.ErrNotFound
+func (s *benchStore) GetLogin(context.Context, string) (*Login, error) { return s.login, nil }
+func (s *benchStore) GetSession(context.Context, string) (*Session, error) {
+	return nil, ErrNotFound
 }
-func (s *benchStore) GetLoginConsistent(context.Context, string) (*ddb.Login, error) {
+func (s *benchStore) GetLoginConsistent(context.Context, string) (*Login, error) {
 	return s.login, nil
 }
 func (s *benchStore) RecordLoginFailure(context.Context, string, bool, bool, time.Time, time.Time) error {
 	return nil
 }
-func (s *benchStore) CreateSession(context.Context, *ddb.Session, *ddb.Login) error { return nil }
-func (s *benchStore) Rotate(_ context.Context, in ddb.RotateInput) (*ddb.Session, error) {
+func (s *benchStore) CreateSession(context.Context, *Session, *Login) error {
+	return nil
+}
+func (s *benchStore) Rotate(_ context.Context, in RotateInput) (*Session, error) {
 	return s.sess, nil
 }
-func (s *benchStore) RevokeSession(context.Context, string, []byte, string, time.Time) (*ddb.Session, error) {
+func (s *benchStore) RevokeSession(context.Context, string, []byte, string, time.Time) (*Session, error) {
 	return s.sess, nil
 }
 func (s *benchStore) BumpVersion(context.Context, string, string) (int64, error) { return 1, nil }
@@ -122,7 +123,7 @@ func BenchmarkServiceRefresh(b *testing.B) {
 	for _, alg := range []string{keys.EdDSA, keys.ES256, keys.RS256} {
 		b.Run(alg, func(b *testing.B) {
 			sid, _, tok := benchRefreshToken(b)
-			sess := &ddb.Session{
+			sess := &Session{
 				ID: sid, UserID: "u-2b7e151628aed2a6abf7158809cf4f3c", Ver: 3, Scope: "openid profile",
 				IdleExp: benchClock.Add(14 * 24 * time.Hour), AbsExp: benchClock.Add(30 * 24 * time.Hour),
 			}
@@ -145,7 +146,7 @@ func BenchmarkServiceLogin(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	login := &ddb.Login{Name: "alice", UID: "u-2b7e151628aed2a6abf7158809cf4f3c", PwHash: h, Ver: 3, Scope: "openid profile"}
+	login := &Login{Name: "alice", UID: "u-2b7e151628aed2a6abf7158809cf4f3c", PwHash: h, Ver: 3, Scope: "openid profile"}
 	svc := benchService(b, keys.EdDSA, &benchStore{login: login})
 	if _, err := svc.Login(context.Background(), "alice", pw, Client{}); err != nil { // makes the dummy hash
 		b.Fatal(err)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/sessions/internal/session"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -191,7 +193,7 @@ func (h *Harness) CreateUser(tb testing.TB, name, pw, scope string) User {
 	var id [12]byte
 	_, _ = rand.Read(id[:])
 	uid := "usr_" + hex.EncodeToString(id[:])
-	if err := h.Store.CreateUser(Ctx(tb), &ddb.Login{Name: norm, UID: uid, PwHash: hash, Ver: 1, Scope: scope}); err != nil {
+	if err := h.Store.CreateUser(Ctx(tb), &session.Login{Name: norm, UID: uid, PwHash: hash, Ver: 1, Scope: scope}); err != nil {
 		tb.Fatalf("testenv: create user %q: %v", name, err)
 	}
 	return User{ID: uid, Name: name, Password: pw}
