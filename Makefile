@@ -11,7 +11,9 @@ PYTHON  ?= python3
 ARGS    ?=
 CACHE   := .cache
 
-FUNCTIONS := login refresh logout jwks me authorizer
+# One folder per Lambda function; internal/app's Functions is the list of what each
+# serves and uses, and a test keeps it, functions/ and template.yaml in agreement.
+FUNCTIONS := $(notdir $(patsubst %/,%,$(wildcard functions/*/)))
 
 # -s -w: no symbol table or DWARF (smaller zip, faster cold start); lambda.norpc drops
 # the legacy Go RPC mode that provided.al2023 never uses.

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
 
+	"github.com/example/sessions/internal/app"
+	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/samtemplate"
 )
@@ -19,8 +23,12 @@ const (
 	// DefaultTableName names the table when TABLE_NAME is unset (deployed, it is the
 	// SessionsTable resource's generated name).
 	DefaultTableName = "sessions-local"
-	// devKeyFile is the development signing key, under the cache folder.
-	devKeyFile = "dev-signing-key.pem"
+	// devKeyFile is the development private key set, under the cache folder; the
+	// public key set and the refresh-token key sit beside it (devPublicFile,
+	// devRefreshFile), made from it once.
+	devKeyFile     = "dev-signing-key.pem"
+	devPublicFile  = "dev-public-keys.json"
+	devRefreshFile = "dev-refresh-key"
 	// localRegion is the region used when none is configured; DynamoDB Local runs
 	// with -sharedDb, so every region sees the same tables anyway.
 	localRegion = "us-east-1"
@@ -37,7 +45,19 @@ var notFromTemplate = map[string]bool{
 	"ISSUER":                    true,
 	"AUDIENCE":                  true,
 	"SIGNING_KEY_PARAMETER":     true,
+	"PUBLIC_KEYS_PARAMETER":     true,
+	"REFRESH_KEY_PARAMETER":     true,
 	"AWS_ENDPOINT_URL_DYNAMODB": true,
+}
+
+// templateEnv is every variable some function of the template declares, with its
+// value there (the functions agree on shared ones: a test checks).
+func templateEnv(tmpl *samtemplate.Template) map[string]string {
+	env := map[string]string{}
+	for _, f := range app.Functions {
+		maps.Copy(env, tmpl.FunctionEnv(f.Name))
+	}
+	return env
 }
 
 // localEnv returns the variables to set for a local run: for each one that getenv
@@ -50,7 +70,7 @@ func localEnv(getenv func(string) string, tmpl *samtemplate.Template, issuer str
 			set[name] = value
 		}
 	}
-	env := tmpl.Env()
+	env := templateEnv(tmpl)
 	def("TABLE_NAME", DefaultTableName)
 	def("ISSUER", issuer)
 	def("AUDIENCE", env["AUDIENCE"])
@@ -74,16 +94,42 @@ func localEnv(getenv func(string) string, tmpl *samtemplate.Template, issuer str
 }
 
 // applyLocalEnv sets the local defaults through setenv and returns the sorted names
-// it set. If no SIGNING_KEY_* variable is set it makes sure a development key exists
-// in cacheDir and sets SIGNING_KEY_FILE to it.
+// it set. Key material that no variable names comes from cacheDir: a development
+// private key set (made once), its public half (rewritten from whichever private set is
+// configured, so the two always match) and a development refresh-token key.
 func applyLocalEnv(getenv func(string) string, setenv func(string, string) error, tmpl *samtemplate.Template, issuer, cacheDir string) ([]string, error) {
 	set := localEnv(getenv, tmpl, issuer)
-	if getenv("SIGNING_KEY_PARAMETER") == "" && getenv("SIGNING_KEY_FILE") == "" && getenv("SIGNING_KEY") == "" {
+	unset := func(prefix string) bool {
+		return getenv(prefix+"_PARAMETER") == "" && getenv(prefix+"_FILE") == "" && getenv(prefix) == ""
+	}
+	private := config.KeySource{Parameter: getenv("SIGNING_KEY_PARAMETER"), File: getenv("SIGNING_KEY_FILE"), Value: getenv("SIGNING_KEY")}
+	if unset("SIGNING_KEY") {
 		path := filepath.Join(cacheDir, devKeyFile)
-		if err := ensureDevKey(path); err != nil {
+		if err := ensureFile(path, func() ([]byte, error) { return keys.Generate(keys.EdDSA) }); err != nil {
+			return nil, fmt.Errorf("development signing key: %w", err)
+		}
+		set["SIGNING_KEY_FILE"], private = path, config.KeySource{File: path}
+	}
+	if unset("PUBLIC_KEYS") && private.Parameter == "" {
+		ks, err := keys.LoadPrivate(context.Background(), private, nil)
+		if err != nil {
 			return nil, err
 		}
-		set["SIGNING_KEY_FILE"] = path
+		path := filepath.Join(cacheDir, devPublicFile)
+		if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, ks.JWKS(), 0o644); err != nil {
+			return nil, fmt.Errorf("development public keys: %w", err)
+		}
+		set["PUBLIC_KEYS_FILE"] = path
+	}
+	if unset("REFRESH_KEY") {
+		path := filepath.Join(cacheDir, devRefreshFile)
+		if err := ensureFile(path, func() ([]byte, error) { k, err := keys.NewRefreshKey(); return []byte(k), err }); err != nil {
+			return nil, fmt.Errorf("development refresh-token key: %w", err)
+		}
+		set["REFRESH_KEY_FILE"] = path
 	}
 	names := make([]string, 0, len(set))
 	for name, value := range set {
@@ -96,31 +142,31 @@ func applyLocalEnv(getenv func(string) string, setenv func(string, string) error
 	return names, nil
 }
 
-// ensureDevKey creates an EdDSA key set at path (mode 0600) unless a file is there.
-// The file appears whole or not at all, and two starts racing make one key.
-func ensureDevKey(path string) error {
+// ensureFile creates a secret file at path (mode 0600) from make unless a file is
+// there. The file appears whole or not at all, and two starts racing make one.
+func ensureFile(path string, make func() ([]byte, error)) error {
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("development signing key: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("development signing key: %w", err)
+		return err
 	}
-	pemBytes, err := keys.Generate(keys.EdDSA)
+	data, err := make()
 	if err != nil {
-		return fmt.Errorf("development signing key: %w", err)
+		return err
 	}
 	var suffix [8]byte
 	_, _ = rand.Read(suffix[:])
 	tmp := path + ".tmp-" + hex.EncodeToString(suffix[:])
-	if err := os.WriteFile(tmp, pemBytes, 0o600); err != nil {
-		return fmt.Errorf("development signing key: %w", err)
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
 	}
 	defer os.Remove(tmp)
-	// Link, unlike Rename, never replaces a key another start made meanwhile.
+	// Link, unlike Rename, never replaces a file another start made meanwhile.
 	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("development signing key: %w", err)
+		return err
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/example/sessions/internal/api"
+	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/ddblocal"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/testddb"
@@ -39,12 +40,10 @@ func dynamoDB(t *testing.T) string { return testddb.Endpoint(t) }
 
 // envNames are every variable run reads or sets; each test starts with all of them
 // empty (which run treats as unset) and t.Setenv restores them afterwards.
-var envNames = []string{
-	"TABLE_NAME", "ISSUER", "AUDIENCE", "ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL", "SESSION_MAX_AGE",
-	"REFRESH_REUSE_GRACE", "TOKEN_VERSION_CACHE_TTL", "SIGNING_KEY_PARAMETER", "SIGNING_KEY_FILE",
-	"SIGNING_KEY", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE",
+var envNames = append(config.UseAll.Variables(),
+	"AWS_ENDPOINT_URL_DYNAMODB", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE",
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-}
+)
 
 var (
 	testKeyOnce sync.Once

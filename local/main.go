@@ -206,7 +206,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, o run
 	if err != nil {
 		return err
 	}
-	cfg, err := config.FromEnv(os.Getenv)
+	cfg, err := config.FromEnv(os.Getenv, config.UseAll)
 	if err != nil {
 		return err
 	}
@@ -261,9 +261,13 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, o run
 		results = append(results, r)
 	}
 
+	authorizer, err := authorizerOf(a)
+	if err != nil {
+		return err
+	}
 	gw, err := gateway.New(gateway.Config{
 		Routes:          plan.bind(a),
-		Authorizer:      a.Authorizer.Handle,
+		Authorizer:      authorizer,
 		IdentityHeaders: []string{identityHeader},
 		Logger:          log,
 	})
@@ -364,13 +368,22 @@ func printBanner(w io.Writer, b banner) {
 	fmt.Fprintf(w, "  issuer:         %s   audience: %s\n", b.cfg.Issuer, b.cfg.Audience)
 	fmt.Fprintf(w, "  lifetimes:      access %s, idle %s, session %s, reuse grace %s\n",
 		b.cfg.AccessTokenTTL, b.cfg.RefreshTokenTTL, b.cfg.SessionMaxAge, b.cfg.RefreshReuseGrace)
-	switch k := b.cfg.SigningKey; {
-	case k.File != "":
-		fmt.Fprintf(w, "  signing key:    SIGNING_KEY_FILE=%s\n", k.File)
-	case k.PEM != "":
-		fmt.Fprintf(w, "  signing key:    SIGNING_KEY (from the environment)\n")
-	default:
-		fmt.Fprintf(w, "  signing key:    SIGNING_KEY_PARAMETER=%s (SSM)\n", k.Parameter)
+	for _, k := range []struct {
+		what, prefix string
+		src          config.KeySource
+	}{
+		{"signing key", "SIGNING_KEY", b.cfg.SigningKey},
+		{"public keys", "PUBLIC_KEYS", b.cfg.PublicKeys},
+		{"refresh key", "REFRESH_KEY", b.cfg.RefreshKey},
+	} {
+		switch {
+		case k.src.File != "":
+			fmt.Fprintf(w, "  %-15s %s_FILE=%s\n", k.what+":", k.prefix, k.src.File)
+		case k.src.Value != "":
+			fmt.Fprintf(w, "  %-15s %s (from the environment)\n", k.what+":", k.prefix)
+		default:
+			fmt.Fprintf(w, "  %-15s %s_PARAMETER=%s (SSM)\n", k.what+":", k.prefix, k.src.Parameter)
+		}
 	}
 	if len(b.defaults) > 0 {
 		fmt.Fprintf(w, "  local defaults: %s\n", strings.Join(b.defaults, " "))

@@ -11,20 +11,35 @@ import (
 	"github.com/example/sessions/internal/samtemplate"
 )
 
-// functions maps a function's CodeUri in template.yaml to its handler: what each
-// functions/<name>/main.go hands to app.Run.
-var functions = map[string]func(*app.App) gateway.Handler{
-	"functions/login":   func(a *app.App) gateway.Handler { return a.API.Login },
-	"functions/refresh": func(a *app.App) gateway.Handler { return a.API.Refresh },
-	"functions/logout":  func(a *app.App) gateway.Handler { return a.API.Logout },
-	"functions/jwks":    func(a *app.App) gateway.Handler { return a.API.JWKS },
-	"functions/me":      func(a *app.App) gateway.Handler { return a.API.Me },
+// routeFunction returns the function of app.Functions that a template route's
+// CodeUri (functions/<name>) names, if it serves HTTP.
+func routeFunction(codeURI string) (func(*app.App) app.HTTPHandler, bool) {
+	name, ok := strings.CutPrefix(codeURI, "functions/")
+	if !ok {
+		return nil, false
+	}
+	f, ok := app.Lookup(name)
+	if !ok || f.HTTP == nil {
+		return nil, false
+	}
+	return f.HTTP, true
+}
+
+// authorizerOf returns the handler of the function of app.Functions that is the
+// Lambda authorizer.
+func authorizerOf(a *app.App) (gateway.Authorizer, error) {
+	for _, f := range app.Functions {
+		if f.Authorizer != nil {
+			return f.Authorizer(a), nil
+		}
+	}
+	return nil, fmt.Errorf("app.Functions has no authorizer")
 }
 
 // plannedRoute is a template route with the handler it maps to.
 type plannedRoute struct {
 	route   samtemplate.Route
-	handler func(*app.App) gateway.Handler
+	handler func(*app.App) app.HTTPHandler
 }
 
 // routePlan is every route template.yaml declares, each mapped to local code.
@@ -45,9 +60,9 @@ func planRoutes(tmpl *samtemplate.Template) (routePlan, error) {
 			problems = append(problems, fmt.Sprintf("%s %s (%s) clashes with the local demo page at / and /_local/", r.Method, r.Path, r.Function))
 			continue
 		}
-		h, ok := functions[r.CodeURI]
+		h, ok := routeFunction(r.CodeURI)
 		if !ok {
-			problems = append(problems, fmt.Sprintf("%s %s: function %s (CodeUri %q) has no local handler; add it to the functions map in local/routes.go", r.Method, r.Path, r.Function, r.CodeURI))
+			problems = append(problems, fmt.Sprintf("%s %s: function %s (CodeUri %q) is not an HTTP function of app.Functions (internal/app)", r.Method, r.Path, r.Function, r.CodeURI))
 			continue
 		}
 		plan = append(plan, plannedRoute{route: r, handler: h})

@@ -82,7 +82,7 @@ Resources:
 
 func TestPlanRoutesRefusesWhatItCannotServe(t *testing.T) {
 	for _, tc := range []struct{ path, codeURI, want string }{
-		{"/reports", "functions/reports", `function Extra (CodeUri "functions/reports") has no local handler`},
+		{"/reports", "functions/reports", `function Extra (CodeUri "functions/reports") is not an HTTP function of app.Functions`},
 		{"/", "functions/me", "clashes with the local demo page"},
 		{"/_local/x", "functions/me", "clashes with the local demo page"},
 	} {
@@ -176,7 +176,7 @@ func TestApplyLocalEnvMakesOneDevelopmentKey(t *testing.T) {
 		t.Fatalf("key file: %v", err)
 	}
 	// The result is a valid configuration for the functions' own reader.
-	if _, err := config.FromEnv(mapEnv(env)); err != nil {
+	if _, err := config.FromEnv(mapEnv(env), config.UseAll); err != nil {
 		t.Fatal(err)
 	}
 
@@ -190,11 +190,11 @@ func TestApplyLocalEnvMakesOneDevelopmentKey(t *testing.T) {
 	if !bytes.Equal(first, again) {
 		t.Fatal("the development key changed on the second start")
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Fatalf("cache dir holds %d entries, want only the key", len(entries))
+	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
+		t.Fatalf("cache dir holds %d entries, want only the key set, its public half and the refresh key", len(entries))
 	}
 
-	// A configured key wins: no file, no SIGNING_KEY_FILE.
+	// Configured key material wins: no file, no SIGNING_KEY_FILE.
 	other := filepath.Join(t.TempDir(), "c")
 	env3 := map[string]string{"SIGNING_KEY": string(first)}
 	if _, err := applyLocalEnv(mapEnv(env3), func(k, v string) error { env3[k] = v; return nil }, tmpl, "x", other); err != nil {
@@ -203,8 +203,13 @@ func TestApplyLocalEnvMakesOneDevelopmentKey(t *testing.T) {
 	if env3["SIGNING_KEY_FILE"] != "" {
 		t.Fatal("SIGNING_KEY_FILE set although SIGNING_KEY is")
 	}
-	if _, err := os.Stat(other); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(other, devKeyFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a key was written although SIGNING_KEY is set: %v", err)
+	}
+	// Its public half is what the verifying functions get.
+	pub, err := os.ReadFile(env3["PUBLIC_KEYS_FILE"])
+	if err != nil || string(pub) != string(set.JWKS()) {
+		t.Fatalf("PUBLIC_KEYS_FILE holds %q (%v), want the configured set's JWKS", pub, err)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,46 +58,28 @@ func demoUser() (userSpec, error) {
 	return userSpec{name: demoName, password: base64.RawURLEncoding.EncodeToString(b[:])}, nil
 }
 
-// newUID returns a random user id: 128 bits, hex.
-func newUID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b[:]), nil
-}
-
-// ensureUser creates the user with a random uid and an argon2id hash of its password
-// (password.OWASP). If the name already has an account, it sets the new password
-// instead: the token version goes up (Store.BumpVersion, through
-// Service.RevokeUser), so the user's access tokens stop working, and the user's
-// sessions are revoked, as a password reset should.
+// ensureUser creates the user (session.Service.CreateUser, argon2id with
+// password.OWASP). If the name already has an account, it sets the new password
+// instead (Service.SetPassword): the token version goes up, so the user's access
+// tokens stop working, and the user's sessions are revoked, as a password reset should.
 func ensureUser(ctx context.Context, a *app.App, u userSpec) (userResult, error) {
-	hash, err := password.Hash(u.password, password.OWASP)
-	if err != nil {
-		return userResult{}, err
-	}
 	for range 3 {
-		rec, err := a.Store.GetLogin(ctx, u.name)
+		l, err := a.Service.FindUser(ctx, u.name)
 		switch {
-		case err == nil && rec.UID != "":
-			if err := a.Service.RevokeUser(ctx, rec.UID, hash, "password_reset"); err != nil {
+		case err == nil:
+			if err := a.Service.SetPassword(ctx, l.UID, u.password); err != nil {
 				return userResult{}, err
 			}
-			return userResult{userSpec: u, uid: rec.UID, disabled: rec.Disabled}, nil
-		case err == nil, errors.Is(err, session.ErrNotFound): // no account (maybe a failures-only stub)
-			uid, err := newUID()
-			if err != nil {
-				return userResult{}, err
-			}
-			err = a.Store.CreateUser(ctx, &session.Login{Name: u.name, UID: uid, PwHash: hash, Ver: 1})
+			return userResult{userSpec: u, uid: l.UID, disabled: l.Disabled}, nil
+		case errors.Is(err, session.ErrNotFound):
+			l, err := a.Service.CreateUser(ctx, u.name, u.password, "")
 			if errors.Is(err, session.ErrExists) {
 				continue // created meanwhile: read it again and reset it
 			}
 			if err != nil {
 				return userResult{}, err
 			}
-			return userResult{userSpec: u, uid: uid, created: true}, nil
+			return userResult{userSpec: u, uid: l.UID, created: true}, nil
 		default:
 			return userResult{}, err
 		}

@@ -77,7 +77,8 @@ flags="-run ^\$ -benchmem -count $COUNT"
 
 step "function binaries (make build: linux/arm64) and start-up ($(go env GOOS)/$(go env GOARCH) build)"
 make --no-print-directory build >/dev/null
-for f in login refresh logout jwks me authorizer; do
+for dir in functions/*/; do
+	f=$(basename "$dir")
 	CGO_ENABLED=0 "$GO" build -trimpath -ldflags="$LDFLAGS" -tags="$GO_TAGS" -o "$WORK/native/$f/bootstrap" "./functions/$f"
 done
 timeout 240 "$BIN/startup" -arm64 .build -native "$WORK/native" -runs $starts -out "$RESULTS/startup.json"

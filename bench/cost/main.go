@@ -29,8 +29,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/example/sessions/internal/session"
-
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -45,7 +43,6 @@ import (
 	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/ddblocal"
 	"github.com/example/sessions/internal/keys"
-	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/samtemplate"
 	"github.com/example/sessions/internal/token"
 )
@@ -146,14 +143,16 @@ func run(endpoint, out string, latencyN int) error {
 	})
 	plain := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.DisableValidateResponseChecksum = true })
 
-	pem, err := keys.Generate(keys.EdDSA)
+	material, err := keys.NewMaterial(keys.EdDSA, time.Now())
 	if err != nil {
 		return err
 	}
-	env := tmpl.Env()
+	env, err := material.Env()
+	if err != nil {
+		return err
+	}
 	env["TABLE_NAME"], env["ISSUER"], env["AUDIENCE"] = table, "https://sessions.example.com", "my-app"
-	env["SIGNING_KEY"], env["SIGNING_KEY_PARAMETER"], env["AWS_ENDPOINT_URL_DYNAMODB"] = string(pem), "", ""
-	cfg, err := config.FromEnv(func(k string) string { return env[k] })
+	cfg, err := config.FromEnv(func(k string) string { return env[k] }, config.UseAll)
 	if err != nil {
 		return err
 	}
@@ -290,12 +289,11 @@ func status(code, want int) (string, error) {
 }
 
 func (r *runner) createUser(name string) (string, error) {
-	hash, err := password.Hash(goodPW, password.OWASP)
+	l, err := r.a.Service.CreateUser(r.ctx, name, goodPW, "")
 	if err != nil {
 		return "", err
 	}
-	uid := newUID()
-	return uid, r.a.Store.CreateUser(r.ctx, &session.Login{Name: name, UID: uid, PwHash: hash, Ver: 1})
+	return l.UID, nil
 }
 
 func (r *runner) scenario() error {
@@ -361,7 +359,7 @@ func (r *runner) scenario() error {
 		}); err != nil {
 		return err
 	}
-	cached := authz.New(token.NewVerifier(r.a.Keys, r.cfg.Issuer, r.cfg.Audience, r.clk.Now), r.a.Store, r.clk.Now, r.log, time.Minute)
+	cached := authz.New(token.NewVerifier(r.a.Public, r.cfg.Issuer, r.cfg.Audience, r.clk.Now), r.a.Store, r.clk.Now, r.log, time.Minute)
 	for _, k := range []struct{ key, name, note string }{
 		{"authorize_cache_miss", "authorize, cache on: miss", "first request of a user in a container: as with the cache off"},
 		{"authorize_cache_hit", "authorize, cache on: hit", "token version from the container; only the session is read (GetItem, strongly consistent)"},
@@ -468,7 +466,7 @@ func (r *runner) scenario() error {
 	}
 	if _, err := r.measure("stateless", "stateless JWT (baseline)", "signature and claims only: no DynamoDB, no revocation",
 		func() (string, error) {
-			_, err := token.NewVerifier(r.a.Keys, r.cfg.Issuer, r.cfg.Audience, r.clk.Now).Verify(g3.AccessToken)
+			_, err := token.NewVerifier(r.a.Public, r.cfg.Issuer, r.cfg.Audience, r.clk.Now).Verify(g3.AccessToken)
 			return "valid", err
 		}); err != nil {
 		return err
@@ -565,7 +563,7 @@ func (r *runner) cacheRuns() error {
 		if err != nil || code != http.StatusOK {
 			return fmt.Errorf("cache run login: %d %v", code, err)
 		}
-		a := authz.New(token.NewVerifier(r.a.Keys, r.cfg.Issuer, r.cfg.Audience, r.clk.Now), r.a.Store, r.clk.Now, r.log, ttl)
+		a := authz.New(token.NewVerifier(r.a.Public, r.cfg.Issuer, r.cfg.Audience, r.clk.Now), r.a.Store, r.clk.Now, r.log, ttl)
 		mark := r.m.mark()
 		for range requests {
 			ok, err := authorizeWith(r.ctx, a, g.AccessToken)
@@ -596,7 +594,7 @@ func (r *runner) cacheRuns() error {
 func (r *runner) latency(n int) error {
 	store := ddb.New(r.plain, r.table)
 	now := time.Now // real time: these are fresh tokens
-	verifier := token.NewVerifier(r.a.Keys, r.cfg.Issuer, r.cfg.Audience, now)
+	verifier := token.NewVerifier(r.a.Public, r.cfg.Issuer, r.cfg.Audience, now)
 	uid, err := r.createUser("carol@example.com")
 	if err != nil {
 		return err

@@ -14,13 +14,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -144,22 +143,17 @@ func (c *client) refresh(rt string) (grant, int, error) {
 
 func userName(i int) string { return fmt.Sprintf("bench-%03d@example.com", i) }
 
-// seed creates the users in the server's table, all with one password hash.
+// seed creates the users in the server's table, as every account is created
+// (session.Service.CreateUser).
 func seed(ctx context.Context, endpoint, table string, n int) error {
 	c := dynamodb.New(dynamodb.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
 		Credentials:                     credentials.NewStaticCredentialsProvider("local", "local", ""),
 		DisableValidateResponseChecksum: true,
 	})
-	st := ddb.New(c, table)
-	hash, err := password.Hash(pw, password.OWASP)
-	if err != nil {
-		return err
-	}
+	svc := session.New(session.Deps{Store: ddb.New(c, table), Password: password.OWASP, Log: slog.New(slog.DiscardHandler)})
 	for i := range n {
-		uid := make([]byte, 16)
-		_, _ = rand.Read(uid)
-		err := st.CreateUser(ctx, &session.Login{Name: userName(i), UID: base64.RawURLEncoding.EncodeToString(uid), PwHash: hash, Ver: 1})
+		_, err := svc.CreateUser(ctx, userName(i), pw, "")
 		if err != nil && !errors.Is(err, session.ErrExists) {
 			return err
 		}

@@ -45,8 +45,6 @@ import (
 	"github.com/example/sessions/internal/samtemplate"
 )
 
-var functions = []string{"login", "refresh", "logout", "jwks", "me", "authorizer"}
-
 func main() {
 	arm := flag.String("arm64", ".build", "folder with <function>/bootstrap built for linux/arm64 (make build)")
 	native := flag.String("native", "", "folder with <function>/bootstrap built the same way for this machine")
@@ -136,7 +134,7 @@ type harness struct {
 
 // baseEnv is a Lambda-like environment: the runtime's variables, the function's
 // configuration as template.yaml sets it, temporary credentials, and no CA bundle.
-func (h *harness) baseEnv(fn string, pem []byte, tmpl *samtemplate.Template) []string {
+func (h *harness) baseEnv(fn string, material map[string]string, tmpl *samtemplate.Template) []string {
 	env := []string{
 		"AWS_LAMBDA_RUNTIME_API=" + h.api.addr,
 		"AWS_LAMBDA_FUNCTION_NAME=sessions-" + fn,
@@ -151,14 +149,25 @@ func (h *harness) baseEnv(fn string, pem []byte, tmpl *samtemplate.Template) []s
 		"HTTP_PROXY=" + h.proxy.url(), "HTTPS_PROXY=" + h.proxy.url(),
 		"TABLE_NAME=sessions-SessionsTable-EXAMPLE", "ISSUER=https://sessions.example.com",
 	}
-	for name, value := range tmpl.Env() {
+	f, _ := app.Lookup(fn)
+	for name, value := range tmpl.FunctionEnv(fn) {
 		switch name {
-		case "TABLE_NAME", "ISSUER", "SIGNING_KEY_PARAMETER", "AWS_ENDPOINT_URL_DYNAMODB":
+		case "TABLE_NAME", "ISSUER", "AWS_ENDPOINT_URL_DYNAMODB":
 			continue
 		}
-		env = append(env, name+"="+value)
+		if strings.HasSuffix(name, "_PARAMETER") {
+			continue // the key material comes inline below, not from SSM
+		}
+		if _, ok := material[name]; !ok {
+			env = append(env, name+"="+value)
+		}
 	}
-	return append(env, "SIGNING_KEY="+string(pem))
+	for _, name := range f.Uses.Variables() {
+		if v, ok := material[name]; ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
 }
 
 // start execs bin with env and returns the time from exec to its first runtime API
@@ -207,10 +216,15 @@ func run(armDir, nativeDir string, runs int, out string) error {
 	if err != nil {
 		return err
 	}
-	pem, err := keys.Generate(keys.EdDSA)
+	km, err := keys.NewMaterial(keys.EdDSA, time.Now())
 	if err != nil {
 		return err
 	}
+	material, err := km.Env()
+	if err != nil {
+		return err
+	}
+	pem := []byte(material["SIGNING_KEY"])
 	h := &harness{}
 	if h.api, err = newRuntimeAPI(); err != nil {
 		return err
@@ -231,7 +245,8 @@ func run(armDir, nativeDir string, runs int, out string) error {
 	res.Network.Method = "DynamoDB endpoint and HTTP(S)_PROXY pointed at listeners that count connections"
 	strace, _ := exec.LookPath("strace")
 
-	for _, fn := range functions {
+	for _, function := range app.Functions {
+		fn := function.Name
 		f := results.Function{Name: fn}
 		armBin := filepath.Join(armDir, fn, "bootstrap")
 		st, err := os.Stat(armBin)
@@ -247,7 +262,7 @@ func run(armDir, nativeDir string, runs int, out string) error {
 			if st, err := os.Stat(bin); err == nil {
 				f.AMD64Bytes = st.Size()
 			}
-			env := h.baseEnv(fn, pem, tmpl)
+			env := h.baseEnv(fn, material, tmpl)
 			d0, p0 := h.ddb.n.Load(), h.proxy.n.Load()
 			var ds []float64
 			for range runs {
@@ -437,9 +452,15 @@ func (s *ssmStub) url() string { return "http://" + s.ln.Addr().String() }
 // times; the median is kept, so these are warm figures (the first, cold start of a
 // process is the exec-to-ready figure above).
 func inProcess(ctx context.Context, res *results.Startup, pem []byte, tmpl *samtemplate.Template) error {
-	env := tmpl.Env()
-	env["TABLE_NAME"], env["ISSUER"], env["SIGNING_KEY"] = "sessions", "https://sessions.example.com", string(pem)
-	env["SIGNING_KEY_PARAMETER"], env["AWS_ENDPOINT_URL_DYNAMODB"] = "", ""
+	km, err := keys.NewMaterial(keys.EdDSA, time.Now())
+	if err != nil {
+		return err
+	}
+	env, err := km.Env()
+	if err != nil {
+		return err
+	}
+	env["TABLE_NAME"], env["ISSUER"], env["AUDIENCE"] = "sessions", "https://sessions.example.com", "my-app"
 	caBundle := os.Getenv("AWS_CA_BUNDLE")
 	for k, v := range map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example", "AWS_EC2_METADATA_DISABLED": "true"} {
 		os.Setenv(k, v)
@@ -475,7 +496,7 @@ func inProcess(ctx context.Context, res *results.Startup, pem []byte, tmpl *samt
 		fn   func() error
 	}{
 		{"config.FromEnv (read and check the settings)", func() (err error) {
-			cfg, err = config.FromEnv(func(k string) string { return env[k] })
+			cfg, err = config.FromEnv(func(k string) string { return env[k] }, config.UseAll)
 			return err
 		}},
 		{"app.LoadAWS (SDK default config, bounded retryer)", func() error {
@@ -500,7 +521,7 @@ func inProcess(ctx context.Context, res *results.Startup, pem []byte, tmpl *samt
 			for k, v := range env {
 				os.Setenv(k, v)
 			}
-			_, err := app.FromEnv(ctx, nil)
+			_, err := app.FromEnv(ctx, config.UseAll, nil)
 			return err
 		}},
 	}

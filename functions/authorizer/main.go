@@ -1,6 +1,7 @@
-// Command authorizer is the Lambda authorizer of the HTTP API's protected routes.
+// Command authorizer is the Lambda function of that name in template.yaml; app.Functions says
+// what it serves and what it uses.
 package main
 
 import "github.com/example/sessions/internal/app"
 
-func main() { app.Run("authorizer", func(a *app.App) any { return a.Authorizer.Handle }) }
+func main() { app.Run("authorizer") }

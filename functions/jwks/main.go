@@ -1,6 +1,7 @@
-// Command jwks is the Lambda function behind the jwks route (see template.yaml).
+// Command jwks is the Lambda function of that name in template.yaml; app.Functions says
+// what it serves and what it uses.
 package main
 
 import "github.com/example/sessions/internal/app"
 
-func main() { app.Run("jwks", func(a *app.App) any { return a.API.JWKS }) }
+func main() { app.Run("jwks") }

@@ -1,6 +1,7 @@
-// Command login is the Lambda function behind the login route (see template.yaml).
+// Command login is the Lambda function of that name in template.yaml; app.Functions says
+// what it serves and what it uses.
 package main
 
 import "github.com/example/sessions/internal/app"
 
-func main() { app.Run("login", func(a *app.App) any { return a.API.Login }) }
+func main() { app.Run("login") }

@@ -1,6 +1,7 @@
-// Command logout is the Lambda function behind the logout route (see template.yaml).
+// Command logout is the Lambda function of that name in template.yaml; app.Functions says
+// what it serves and what it uses.
 package main
 
 import "github.com/example/sessions/internal/app"
 
-func main() { app.Run("logout", func(a *app.App) any { return a.API.Logout }) }
+func main() { app.Run("logout") }

@@ -1,6 +1,7 @@
-// Command me is the Lambda function behind the me route (see template.yaml).
+// Command me is the Lambda function of that name in template.yaml; app.Functions says
+// what it serves and what it uses.
 package main
 
 import "github.com/example/sessions/internal/app"
 
-func main() { app.Run("me", func(a *app.App) any { return a.API.Me }) }
+func main() { app.Run("me") }

@@ -1,6 +1,7 @@
-// Command refresh is the Lambda function behind the refresh route (see template.yaml).
+// Command refresh is the Lambda function of that name in template.yaml; app.Functions says
+// what it serves and what it uses.
 package main
 
 import "github.com/example/sessions/internal/app"
 
-func main() { app.Run("refresh", func(a *app.App) any { return a.API.Refresh }) }
+func main() { app.Run("refresh") }

@@ -143,7 +143,8 @@ func TestUserCreate(t *testing.T) {
 			if l.Scope != c.scope {
 				t.Fatalf("scope %q, want %q", l.Scope, c.scope)
 			}
-			if len(l.UID) != 22 || strings.Trim(l.UID, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" ||
+			id, ok := strings.CutPrefix(l.UID, "usr_")
+			if !ok || len(id) != 22 || strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" ||
 				!strings.Contains(r.stdout, l.UID) || u.Name != l.Name || u.Ver != l.Ver {
 				t.Fatalf("login %+v, user %+v, output %q", l, u, r.stdout)
 			}
@@ -221,7 +222,7 @@ func TestSetPassword(t *testing.T) {
 		}},
 		{"every live session is revoked for the password change", func(t *testing.T) bool {
 			for _, g := range live {
-				if s := f.session(g.SessionID); s.RevokeReason != admin.ReasonPasswordChange {
+				if s := f.session(g.SessionID); s.RevokeReason != session.ReasonPasswordChange {
 					t.Logf("session %s: %+v", g.SessionID, s)
 					return false
 				}
@@ -303,8 +304,8 @@ func TestRevokeAll(t *testing.T) {
 			return u.Ver == before.Ver+1
 		}},
 		{"every live session is revoked by the admin", func(t *testing.T) bool {
-			return f.session(live[0].SessionID).RevokeReason == admin.ReasonAdminRevoke &&
-				f.session(live[1].SessionID).RevokeReason == admin.ReasonAdminRevoke
+			return f.session(live[0].SessionID).RevokeReason == session.ReasonAdminRevoke &&
+				f.session(live[1].SessionID).RevokeReason == session.ReasonAdminRevoke
 		}},
 		{"a session logged out before keeps its reason", func(t *testing.T) bool {
 			return f.session(loggedOut.SessionID).RevokeReason == "logout"

@@ -2,8 +2,6 @@ package admin
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,12 +15,6 @@ import (
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/samtemplate"
 	"github.com/example/sessions/internal/session"
-)
-
-// Revoke reasons written by sessionctl (the revoke_reason attribute).
-const (
-	ReasonPasswordChange = "password_change"
-	ReasonAdminRevoke    = "admin_revoke"
 )
 
 // connect resolves the table and builds the store and the session service. The
@@ -105,26 +97,14 @@ func (c *cli) userCreate(ctx context.Context, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
-	hash, err := password.Hash(pw, c.env.Password)
-	if err != nil {
-		return fmt.Errorf("hashing the password: %w", err)
-	}
-	uid, err := newUID()
-	if err != nil {
-		return err
-	}
-	err = c.store.CreateUser(ctx, &session.Login{Name: name, UID: uid, PwHash: hash, Ver: 1, Scope: scope})
+	l, err := c.service.CreateUser(ctx, name, pw, scope)
 	if errors.Is(err, session.ErrExists) {
-		// The store reports any cancelled transaction as ErrExists; say conflict only
-		// when the user is really there.
-		if exists, _ := c.userExists(ctx, name); exists {
-			return conflict("user %q already exists", name)
-		}
+		return conflict("user %q already exists", name)
 	}
 	if err != nil {
 		return c.failed("creating user "+name, err)
 	}
-	fmt.Fprintf(c.env.Stdout, "created user %s (uid %s)\n", name, uid)
+	fmt.Fprintf(c.env.Stdout, "created user %s (uid %s)\n", name, l.UID)
 	return nil
 }
 
@@ -141,7 +121,7 @@ func (c *cli) userSetPassword(ctx context.Context, _ *options, args []string) er
 	if err != nil {
 		return fmt.Errorf("hashing the password: %w", err)
 	}
-	n, err := c.revokeUser(ctx, l, hash, ReasonPasswordChange)
+	n, err := c.revokeUser(ctx, l, hash, session.ReasonPasswordChange)
 	if err != nil {
 		return err
 	}
@@ -154,7 +134,7 @@ func (c *cli) userRevokeAll(ctx context.Context, _ *options, args []string) erro
 	if err != nil {
 		return err
 	}
-	n, err := c.revokeUser(ctx, l, "", ReasonAdminRevoke)
+	n, err := c.revokeUser(ctx, l, "", session.ReasonAdminRevoke)
 	if err != nil {
 		return err
 	}
@@ -200,7 +180,7 @@ func (c *cli) userSetDisabled(ctx context.Context, arg string, disabled bool) er
 	if err != nil {
 		return err
 	}
-	err = c.store.SetDisabled(ctx, l.UID, disabled)
+	err = c.service.SetDisabled(ctx, l.UID, disabled)
 	if errors.Is(err, session.ErrNotFound) {
 		return notFound("no user record for %q (uid %s)", l.Name, l.UID)
 	}
@@ -297,7 +277,7 @@ func (c *cli) sessionsRevoke(ctx context.Context, _ *options, args []string) err
 	}) >= 0 {
 		return &usageError{msg: fmt.Sprintf("%q is not a session ID", sid), hint: "usage: sessionctl sessions revoke SID"}
 	}
-	s, err := c.store.GetSession(ctx, sid)
+	s, err := c.service.GetSession(ctx, sid)
 	if errors.Is(err, session.ErrNotFound) {
 		return notFound("no session %q", sid)
 	}
@@ -305,7 +285,7 @@ func (c *cli) sessionsRevoke(ctx context.Context, _ *options, args []string) err
 		return c.failed("reading session "+sid, err)
 	}
 	owner := s.UserID
-	if u, err := c.store.GetUser(ctx, s.UserID); err == nil && u.Name != "" {
+	if u, err := c.service.GetUser(ctx, s.UserID); err == nil && u.Name != "" {
 		owner = u.Name
 	}
 	if s.Revoked() {
@@ -313,7 +293,7 @@ func (c *cli) sessionsRevoke(ctx context.Context, _ *options, args []string) err
 		return nil
 	}
 	// Revoking twice is harmless: the first revocation's time and reason stay.
-	_, err = c.store.RevokeSession(ctx, sid, nil, ReasonAdminRevoke, c.env.Now())
+	_, err = c.service.RevokeSession(ctx, sid, session.ReasonAdminRevoke)
 	if errors.Is(err, session.ErrNotFound) {
 		return notFound("no session %q", sid)
 	}
@@ -324,25 +304,9 @@ func (c *cli) sessionsRevoke(ctx context.Context, _ *options, args []string) err
 	return nil
 }
 
-// sessionsOf reads every session item of a user, newest first. Items the index still
-// lists but the table no longer holds (deleted by TTL) are skipped.
+// sessionsOf reads every session of a user, newest first.
 func (c *cli) sessionsOf(ctx context.Context, uid string) ([]*session.Session, error) {
-	ids, err := c.store.ListUserSessions(ctx, uid)
-	if err != nil {
-		return nil, err
-	}
-	sessions := make([]*session.Session, 0, len(ids))
-	for _, id := range ids {
-		s, err := c.store.GetSession(ctx, id)
-		if errors.Is(err, session.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		sessions = append(sessions, s)
-	}
-	return sessions, nil
+	return c.service.ListSessions(ctx, uid)
 }
 
 // findUser returns the login record of the user named arg, or a not-found error.
@@ -351,9 +315,8 @@ func (c *cli) findUser(ctx context.Context, arg string) (*session.Login, error) 
 	if err != nil {
 		return nil, err
 	}
-	l, err := c.store.GetLogin(ctx, name)
-	// A record without uid is the stub that failed logins of an unknown name leave.
-	if errors.Is(err, session.ErrNotFound) || err == nil && l.UID == "" {
+	l, err := c.service.FindUser(ctx, name)
+	if errors.Is(err, session.ErrNotFound) {
 		return nil, notFound("no user %q", name)
 	}
 	if err != nil {
@@ -363,14 +326,14 @@ func (c *cli) findUser(ctx context.Context, arg string) (*session.Login, error) 
 }
 
 func (c *cli) userExists(ctx context.Context, name string) (bool, error) {
-	l, err := c.store.GetLogin(ctx, name)
+	_, err := c.service.FindUser(ctx, name)
 	if errors.Is(err, session.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, c.failed("reading user "+name, err)
 	}
-	return l.UID != "", nil
+	return true, nil
 }
 
 func normalizeName(arg string) (string, error) {
@@ -393,15 +356,6 @@ func normalizeScope(s string) (string, error) {
 		}
 	}
 	return strings.Join(words, " "), nil
-}
-
-// newUID returns a random opaque user ID: 128 bits, base64url without padding.
-func newUID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 func stamp(t time.Time) string {

@@ -68,15 +68,16 @@ func newFixture(t *testing.T) *fixture {
 	// deletes them only some time after their TTL.
 	f.start = time.Now().Truncate(time.Second)
 	f.clock = &clock{now: f.start}
-	pem, err := keys.Generate("EdDSA")
+	material, err := keys.NewMaterial(keys.EdDSA, f.start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{
-		"TABLE_NAME": f.table, "ISSUER": "https://sessions.test", "AUDIENCE": "sessionctl-test",
-		"SIGNING_KEY": string(pem),
+	env, err := material.Env()
+	if err != nil {
+		t.Fatal(err)
 	}
-	cfg, err := config.FromEnv(func(k string) string { return env[k] })
+	env["TABLE_NAME"], env["ISSUER"], env["AUDIENCE"] = f.table, "https://sessions.test", "sessionctl-test"
+	cfg, err := config.FromEnv(func(k string) string { return env[k] }, config.UseAll)
 	if err != nil {
 		t.Fatal(err)
 	}

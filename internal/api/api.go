@@ -23,9 +23,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/session"
 )
+
+// JWKSMaxAge is how long clients may cache the JWKS document.
+const JWKSMaxAge = 5 * time.Minute
 
 // MaxBodyBytes bounds request bodies; ours are a few hundred bytes.
 const MaxBodyBytes = 8 << 10
@@ -42,16 +46,18 @@ const (
 	TransportHeader = "x-session-transport"
 )
 
-// Handlers serves the HTTP routes.
+// Handlers serves the HTTP routes. Each route uses only its own parts: Me uses none,
+// JWKS only the public key set, the others the session service; a function's App
+// leaves the parts it does not use nil.
 type Handlers struct {
 	svc  *session.Service
-	jwks []byte
+	jwks keys.Source
 	log  *slog.Logger
 	now  func() time.Time
 }
 
 // New returns the route handlers.
-func New(svc *session.Service, jwks []byte, log *slog.Logger, now func() time.Time) *Handlers {
+func New(svc *session.Service, jwks keys.Source, log *slog.Logger, now func() time.Time) *Handlers {
 	if now == nil {
 		now = time.Now
 	}
@@ -173,11 +179,12 @@ func (h *Handlers) JWKS(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 		StatusCode: http.StatusOK,
 		Headers: map[string]string{
 			"Content-Type": "application/json",
-			// Short enough that a rotated-in key is seen before it signs anything
-			// (prepend it to the key set at least this long before it becomes first).
-			"Cache-Control": "public, max-age=300",
+			// Short enough that a key added to the set is seen before it signs anything:
+			// `sessionctl keys promote` waits this long plus the functions' reload time
+			// after `keys add`.
+			"Cache-Control": fmt.Sprintf("public, max-age=%d", int(JWKSMaxAge/time.Second)),
 		},
-		Body: string(h.jwks),
+		Body: string(h.jwks.Current().JWKS()),
 	}, nil
 }
 

@@ -1,7 +1,9 @@
 // Package config reads the service's settings from environment variables.
 //
 // Every function, the local server and the admin command read the same names, so
-// template.yaml, local/ and the code tell the same story. A bad value is an error at
+// template.yaml, local/ and the code tell the same story. Each function reads only the
+// settings it uses (a Use set, see internal/app's function list), so a function's
+// environment in template.yaml is exactly Use.Variables. A bad value is an error at
 // start-up, never a silent default.
 package config
 
@@ -20,15 +22,57 @@ const (
 	DefaultRefreshReuseGrace = 10 * time.Second
 )
 
-// KeySource says where the PEM key set comes from; exactly one field is set.
+// Use is a set of settings a function reads.
+type Use uint
+
+// The settings, grouped as the functions use them.
+const (
+	UseTable        Use = 1 << iota // TABLE_NAME
+	UseClaims                       // ISSUER, AUDIENCE
+	UseAccessTTL                    // ACCESS_TOKEN_TTL
+	UseLifetimes                    // REFRESH_TOKEN_TTL, SESSION_MAX_AGE
+	UseReuseGrace                   // REFRESH_REUSE_GRACE
+	UseVersionCache                 // TOKEN_VERSION_CACHE_TTL
+	UseSigningKey                   // the private key set that signs access tokens
+	UsePublicKeys                   // the public key set (JWKS) that verifies them
+	UseRefreshKey                   // the secret that derives refresh-token chains
+
+	// UseAll is every setting: the local server and the tests, which run every
+	// function in one process.
+	UseAll = UseTable | UseClaims | UseAccessTTL | UseLifetimes | UseReuseGrace |
+		UseVersionCache | UseSigningKey | UsePublicKeys | UseRefreshKey
+)
+
+// KeySource says where one piece of key material comes from; at most one field is set.
+// Deployed functions read an SSM parameter; the local server and tests use a file or
+// the value itself.
 type KeySource struct {
-	Parameter string // SIGNING_KEY_PARAMETER: SSM SecureString name (AWS)
-	File      string // SIGNING_KEY_FILE: path of a PEM file (local)
-	PEM       string // SIGNING_KEY: the PEM itself (local, tests)
+	Parameter string // <PREFIX>_PARAMETER: SSM parameter name (AWS)
+	File      string // <PREFIX>_FILE: path of a file (local)
+	Value     string // <PREFIX>: the material itself (local, tests, sam local)
 }
 
-// Config is the whole configuration of the service.
+// Set reports whether any source is configured.
+func (k KeySource) Set() bool { return k.Parameter != "" || k.File != "" || k.Value != "" }
+
+// keySource is one kind of key material and the variables that may name it.
+type keySource struct {
+	use    Use
+	prefix string
+}
+
+// The three kinds of key material. Each function is given only the kinds it uses, so
+// no function can read a secret it does not need (see SECURITY.md, "Key material").
+var keySources = []keySource{
+	{UseSigningKey, "SIGNING_KEY"},
+	{UsePublicKeys, "PUBLIC_KEYS"},
+	{UseRefreshKey, "REFRESH_KEY"},
+}
+
+// Config is the whole configuration of the service; settings a function does not use
+// are zero.
 type Config struct {
+	Uses                 Use
 	TableName            string
 	Issuer               string
 	Audience             string
@@ -37,22 +81,52 @@ type Config struct {
 	SessionMaxAge        time.Duration
 	RefreshReuseGrace    time.Duration
 	TokenVersionCacheTTL time.Duration
-	SigningKey           KeySource
+	SigningKey           KeySource // SIGNING_KEY_PARAMETER | SIGNING_KEY_FILE | SIGNING_KEY
+	PublicKeys           KeySource // PUBLIC_KEYS_PARAMETER | PUBLIC_KEYS_FILE | PUBLIC_KEYS
+	RefreshKey           KeySource // REFRESH_KEY_PARAMETER | REFRESH_KEY_FILE | REFRESH_KEY
 }
 
-// FromEnv reads the configuration through getenv (os.Getenv in production, a map in
+// Variables lists the environment variables the settings in u may be read from, in a
+// fixed order. A deployed function declares the SSM form of each key source; the
+// _FILE and plain forms are for local runs.
+func (u Use) Variables() []string {
+	var names []string
+	add := func(bit Use, vars ...string) {
+		if u&bit != 0 {
+			names = append(names, vars...)
+		}
+	}
+	add(UseTable, "TABLE_NAME")
+	add(UseClaims, "ISSUER", "AUDIENCE")
+	add(UseAccessTTL, "ACCESS_TOKEN_TTL")
+	add(UseLifetimes, "REFRESH_TOKEN_TTL", "SESSION_MAX_AGE")
+	add(UseReuseGrace, "REFRESH_REUSE_GRACE")
+	add(UseVersionCache, "TOKEN_VERSION_CACHE_TTL")
+	for _, k := range keySources {
+		add(k.use, k.prefix+"_PARAMETER", k.prefix+"_FILE", k.prefix)
+	}
+	return names
+}
+
+// FromEnv reads the settings in u through getenv (os.Getenv in production, a map in
 // tests). It reports every problem at once so one failed start shows them all.
-func FromEnv(getenv func(string) string) (Config, error) {
+func FromEnv(getenv func(string) string, u Use) (Config, error) {
 	var errs []error
 	str := func(name string) string { return strings.TrimSpace(getenv(name)) }
-	required := func(name string) string {
+	required := func(bit Use, name string) string {
+		if u&bit == 0 {
+			return ""
+		}
 		v := str(name)
 		if v == "" {
 			errs = append(errs, fmt.Errorf("%s is required", name))
 		}
 		return v
 	}
-	duration := func(name string, def, min, max time.Duration) time.Duration {
+	duration := func(bit Use, name string, def, min, max time.Duration) time.Duration {
+		if u&bit == 0 {
+			return 0
+		}
 		v := str(name)
 		if v == "" {
 			return def
@@ -69,34 +143,44 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 
 	c := Config{
-		TableName:            required("TABLE_NAME"),
-		Issuer:               required("ISSUER"),
-		Audience:             required("AUDIENCE"),
-		AccessTokenTTL:       duration("ACCESS_TOKEN_TTL", DefaultAccessTokenTTL, time.Minute, 24*time.Hour),
-		RefreshTokenTTL:      duration("REFRESH_TOKEN_TTL", DefaultRefreshTokenTTL, time.Minute, 365*24*time.Hour),
-		SessionMaxAge:        duration("SESSION_MAX_AGE", DefaultSessionMaxAge, time.Minute, 365*24*time.Hour),
-		RefreshReuseGrace:    duration("REFRESH_REUSE_GRACE", DefaultRefreshReuseGrace, 0, time.Minute),
-		TokenVersionCacheTTL: duration("TOKEN_VERSION_CACHE_TTL", 0, 0, 5*time.Minute),
-		SigningKey: KeySource{
-			Parameter: str("SIGNING_KEY_PARAMETER"),
-			File:      str("SIGNING_KEY_FILE"),
-			PEM:       getenv("SIGNING_KEY"),
-		},
+		Uses:                 u,
+		TableName:            required(UseTable, "TABLE_NAME"),
+		Issuer:               required(UseClaims, "ISSUER"),
+		Audience:             required(UseClaims, "AUDIENCE"),
+		AccessTokenTTL:       duration(UseAccessTTL, "ACCESS_TOKEN_TTL", DefaultAccessTokenTTL, time.Minute, 24*time.Hour),
+		RefreshTokenTTL:      duration(UseLifetimes, "REFRESH_TOKEN_TTL", DefaultRefreshTokenTTL, time.Minute, 365*24*time.Hour),
+		SessionMaxAge:        duration(UseLifetimes, "SESSION_MAX_AGE", DefaultSessionMaxAge, time.Minute, 365*24*time.Hour),
+		RefreshReuseGrace:    duration(UseReuseGrace, "REFRESH_REUSE_GRACE", DefaultRefreshReuseGrace, 0, time.Minute),
+		TokenVersionCacheTTL: duration(UseVersionCache, "TOKEN_VERSION_CACHE_TTL", 0, 0, 5*time.Minute),
 	}
-	if c.AccessTokenTTL > c.RefreshTokenTTL {
+	if u&UseAccessTTL != 0 && u&UseLifetimes != 0 && c.AccessTokenTTL > c.RefreshTokenTTL {
 		errs = append(errs, fmt.Errorf("ACCESS_TOKEN_TTL (%s) must not exceed REFRESH_TOKEN_TTL (%s)", c.AccessTokenTTL, c.RefreshTokenTTL))
 	}
-	if c.RefreshTokenTTL > c.SessionMaxAge {
+	if u&UseLifetimes != 0 && c.RefreshTokenTTL > c.SessionMaxAge {
 		errs = append(errs, fmt.Errorf("REFRESH_TOKEN_TTL (%s) must not exceed SESSION_MAX_AGE (%s)", c.RefreshTokenTTL, c.SessionMaxAge))
 	}
-	n := 0
-	for _, v := range []string{c.SigningKey.Parameter, c.SigningKey.File, c.SigningKey.PEM} {
-		if v != "" {
-			n++
+	for _, k := range keySources {
+		if u&k.use == 0 {
+			continue
 		}
-	}
-	if n != 1 {
-		errs = append(errs, errors.New("set exactly one of SIGNING_KEY_PARAMETER, SIGNING_KEY_FILE, SIGNING_KEY"))
+		src := KeySource{Parameter: str(k.prefix + "_PARAMETER"), File: str(k.prefix + "_FILE"), Value: getenv(k.prefix)}
+		n := 0
+		for _, v := range []string{src.Parameter, src.File, src.Value} {
+			if v != "" {
+				n++
+			}
+		}
+		if n != 1 {
+			errs = append(errs, fmt.Errorf("set exactly one of %[1]s_PARAMETER, %[1]s_FILE, %[1]s", k.prefix))
+		}
+		switch k.use {
+		case UseSigningKey:
+			c.SigningKey = src
+		case UsePublicKeys:
+			c.PublicKeys = src
+		case UseRefreshKey:
+			c.RefreshKey = src
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)

@@ -7,7 +7,10 @@ import (
 )
 
 func env(overrides map[string]string) func(string) string {
-	base := map[string]string{"TABLE_NAME": "t", "ISSUER": "https://iss", "AUDIENCE": "app", "SIGNING_KEY_FILE": "/k.pem"}
+	base := map[string]string{
+		"TABLE_NAME": "t", "ISSUER": "https://iss", "AUDIENCE": "app",
+		"SIGNING_KEY_FILE": "/k.pem", "PUBLIC_KEYS_PARAMETER": "/p", "REFRESH_KEY": "rk",
+	}
 	for k, v := range overrides {
 		base[k] = v
 	}
@@ -15,14 +18,15 @@ func env(overrides map[string]string) func(string) string {
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := FromEnv(env(nil))
+	c, err := FromEnv(env(nil), UseAll)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Config{
-		TableName: "t", Issuer: "https://iss", Audience: "app",
+		Uses: UseAll, TableName: "t", Issuer: "https://iss", Audience: "app",
 		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 336 * time.Hour, SessionMaxAge: 720 * time.Hour,
 		RefreshReuseGrace: 10 * time.Second, SigningKey: KeySource{File: "/k.pem"},
+		PublicKeys: KeySource{Parameter: "/p"}, RefreshKey: KeySource{Value: "rk"},
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
@@ -30,7 +34,7 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestDurationsAreGoDurations(t *testing.T) {
-	c, err := FromEnv(env(map[string]string{"ACCESS_TOKEN_TTL": "5m", "REFRESH_REUSE_GRACE": "0s", "TOKEN_VERSION_CACHE_TTL": "30s"}))
+	c, err := FromEnv(env(map[string]string{"ACCESS_TOKEN_TTL": "5m", "REFRESH_REUSE_GRACE": "0s", "TOKEN_VERSION_CACHE_TTL": "30s"}), UseAll)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,23 +58,81 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"a negative lifetime", map[string]string{"REFRESH_TOKEN_TTL": "-1h"}, "REFRESH_TOKEN_TTL"},
 		{"an access token outliving the idle lifetime", map[string]string{"ACCESS_TOKEN_TTL": "2h", "REFRESH_TOKEN_TTL": "1h"}, "must not exceed REFRESH_TOKEN_TTL"},
 		{"an idle lifetime beyond the absolute one", map[string]string{"REFRESH_TOKEN_TTL": "800h"}, "must not exceed SESSION_MAX_AGE"},
-		{"no key source", map[string]string{"SIGNING_KEY_FILE": ""}, "exactly one of SIGNING_KEY"},
-		{"two key sources", map[string]string{"SIGNING_KEY_PARAMETER": "/k"}, "exactly one of SIGNING_KEY"},
+		{"no signing key source", map[string]string{"SIGNING_KEY_FILE": ""}, "exactly one of SIGNING_KEY_PARAMETER, SIGNING_KEY_FILE, SIGNING_KEY"},
+		{"two signing key sources", map[string]string{"SIGNING_KEY_PARAMETER": "/k"}, "exactly one of SIGNING_KEY_PARAMETER"},
+		{"no public key source", map[string]string{"PUBLIC_KEYS_PARAMETER": ""}, "exactly one of PUBLIC_KEYS_PARAMETER, PUBLIC_KEYS_FILE, PUBLIC_KEYS"},
+		{"two refresh key sources", map[string]string{"REFRESH_KEY_FILE": "/rk"}, "exactly one of REFRESH_KEY_PARAMETER"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+" is an error that names it", func(t *testing.T) {
-			_, err := FromEnv(env(tc.override))
+			_, err := FromEnv(env(tc.override), UseAll)
 			if err == nil || !strings.Contains(err.Error(), tc.mention) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.mention)
 			}
 		})
 	}
 	t.Run("every problem is reported at once", func(t *testing.T) {
-		_, err := FromEnv(env(map[string]string{"TABLE_NAME": "", "ISSUER": "", "ACCESS_TOKEN_TTL": "x"}))
+		_, err := FromEnv(env(map[string]string{"TABLE_NAME": "", "ISSUER": "", "ACCESS_TOKEN_TTL": "x"}), UseAll)
 		for _, m := range []string{"TABLE_NAME", "ISSUER", "ACCESS_TOKEN_TTL"} {
 			if err == nil || !strings.Contains(err.Error(), m) {
 				t.Fatalf("err = %v, want it to mention %s", err, m)
 			}
 		}
 	})
+}
+
+func TestAFunctionReadsOnlyWhatItUses(t *testing.T) {
+	// Everything a function does not use is absent or nonsense: it must not matter.
+	junk := func(k string) string {
+		return map[string]string{"ACCESS_TOKEN_TTL": "soon", "SIGNING_KEY": "x", "SIGNING_KEY_FILE": "y"}[k]
+	}
+	tests := []struct {
+		name string
+		uses Use
+		env  map[string]string
+		want Config
+	}{
+		{"a function that uses nothing needs no variable", 0, nil, Config{}},
+		{"a function that verifies needs only the public key set", UsePublicKeys,
+			map[string]string{"PUBLIC_KEYS_PARAMETER": "/p"}, Config{Uses: UsePublicKeys, PublicKeys: KeySource{Parameter: "/p"}}},
+		{"a function that revokes needs the table and the refresh key", UseTable | UseRefreshKey,
+			map[string]string{"TABLE_NAME": "t", "REFRESH_KEY_PARAMETER": "/r"},
+			Config{Uses: UseTable | UseRefreshKey, TableName: "t", RefreshKey: KeySource{Parameter: "/r"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := FromEnv(func(k string) string {
+				if v, ok := tc.env[k]; ok {
+					return v
+				}
+				if tc.uses&UseSigningKey == 0 && tc.uses&UseAccessTTL == 0 {
+					return junk(k)
+				}
+				return ""
+			}, tc.uses)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c != tc.want {
+				t.Fatalf("got %+v\nwant %+v", c, tc.want)
+			}
+		})
+	}
+}
+
+func TestVariablesNameEachSettingOnce(t *testing.T) {
+	got := strings.Join((UseTable | UseRefreshKey).Variables(), " ")
+	if want := "TABLE_NAME REFRESH_KEY_PARAMETER REFRESH_KEY_FILE REFRESH_KEY"; got != want {
+		t.Fatalf("Variables = %q, want %q", got, want)
+	}
+	seen := map[string]bool{}
+	for _, v := range UseAll.Variables() {
+		if seen[v] {
+			t.Fatalf("%s listed twice", v)
+		}
+		seen[v] = true
+	}
+	if len(seen) != 17 {
+		t.Fatalf("UseAll has %d variables, want 17", len(seen))
+	}
 }

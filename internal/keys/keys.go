@@ -1,9 +1,16 @@
 // Package keys holds the signing and verification keys of access tokens.
 //
-// A key set is one PEM document with one or more PKCS#8 private keys. The first key
-// signs; every key verifies and is published in the JWKS, so a deployment rotates keys
-// by prepending a new key, waiting one access-token lifetime, then dropping the old one.
-// Each key is bound to exactly one algorithm (RFC 8725 §3.1), chosen by its type.
+// A private key set is one PEM document with one or more PKCS#8 private keys; only the
+// functions that mint access tokens read it. The first key signs; every key verifies
+// and is published in the public key set, a JWKS document that the verifying functions
+// (the authorizer, jwks) read instead. A deployment rotates keys by appending a new key
+// (published, not yet signing), promoting it to the front once every verifier knows
+// it, and retiring the old one after the last token it signed has expired; `sessionctl
+// keys` carries out each step on both documents (see README, "Key rotation"). Each key
+// is bound to exactly one algorithm (RFC 8725 §3.1), chosen by its type.
+//
+// The refresh-token chain key is a separate secret (ParseRefreshKey), read only by the
+// functions that rotate or recognise refresh tokens.
 package keys
 
 import (
@@ -11,7 +18,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -21,7 +27,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
+	"slices"
+	"sync/atomic"
+	"time"
 )
 
 // Algorithm names as they appear in a JWS header.
@@ -31,27 +41,65 @@ const (
 	RS256 = "RS256"
 )
 
-// Key is one private key with the algorithm it is pinned to.
-type Key struct {
-	ID      string // RFC 7638 thumbprint, used as the JWS kid
-	Alg     string
-	Private crypto.Signer
-	Public  crypto.PublicKey
-	jwk     map[string]string
+// Supported lists every algorithm a key can be pinned to.
+var Supported = []string{EdDSA, ES256, RS256}
+
+// Source gives the key set to use now. A *Set is its own source; a *Live is one that
+// the functions replace when they reload their key material.
+type Source interface {
+	Current() *Set
 }
 
-// Set is a parsed key set.
-type Set struct {
-	keys     []*Key
-	byID     map[string]*Key
-	algs     []string
-	jwks     []byte
-	rotation []byte
+// Current returns s itself.
+func (s *Set) Current() *Set { return s }
+
+// Live is a key set that can be replaced while requests use it.
+type Live struct{ p atomic.Pointer[Set] }
+
+// NewLive returns a Live holding s.
+func NewLive(s *Set) *Live {
+	l := &Live{}
+	l.p.Store(s)
+	return l
 }
+
+// Current returns the set stored last.
+func (l *Live) Current() *Set { return l.p.Load() }
+
+// Store replaces the set; requests already holding the old one finish with it.
+func (l *Live) Store(s *Set) { l.p.Store(s) }
+
+// Key is one key with the algorithm it is pinned to.
+type Key struct {
+	ID      string        // RFC 7638 thumbprint, used as the JWS kid
+	Alg     string        // the one JWS algorithm this key is used with
+	Private crypto.Signer // nil in a public key set
+	Public  crypto.PublicKey
+	// AddedAt and PromotedAt are when sessionctl added the key and made it the signing
+	// key (zero if unknown); they ride in the PEM block's headers so the rotation
+	// commands can enforce the overlap periods.
+	AddedAt, PromotedAt time.Time
+	jwk                 map[string]string
+	block               *pem.Block // the PKCS#8 block, for writing the set back
+}
+
+// Set is a parsed key set: private (from PEM) or public only (from a JWKS).
+type Set struct {
+	keys []*Key
+	byID map[string]*Key
+	algs []string
+	jwks []byte
+}
+
+// PEM headers of a private key block.
+const (
+	headerAdded    = "Added-At"
+	headerPromoted = "Promoted-At"
+)
 
 // Parse reads a PEM document holding one or more "PRIVATE KEY" (PKCS#8) blocks.
 func Parse(data []byte) (*Set, error) {
-	s := &Set{byID: map[string]*Key{}}
+	var ks []*Key
 	rest := data
 	for {
 		var block *pem.Block
@@ -70,34 +118,39 @@ func Parse(data []byte) (*Set, error) {
 		if err != nil {
 			return nil, err
 		}
+		k.block = block
+		for name, dst := range map[string]*time.Time{headerAdded: &k.AddedAt, headerPromoted: &k.PromotedAt} {
+			if v, ok := block.Headers[name]; ok {
+				if *dst, err = time.Parse(time.RFC3339, v); err != nil {
+					return nil, fmt.Errorf("keys: key %s: header %s: %w", k.ID, name, err)
+				}
+			}
+		}
+		ks = append(ks, k)
+	}
+	if len(ks) == 0 {
+		return nil, errors.New("keys: no PRIVATE KEY block found")
+	}
+	return newSet(ks)
+}
+
+// newSet indexes keys (the first signs) and renders their public JWKS document.
+func newSet(ks []*Key) (*Set, error) {
+	s := &Set{byID: map[string]*Key{}}
+	jwks := struct {
+		Keys []map[string]string `json:"keys"`
+	}{Keys: []map[string]string{}}
+	for _, k := range ks {
 		if _, dup := s.byID[k.ID]; dup {
 			return nil, fmt.Errorf("keys: key %s appears twice", k.ID)
 		}
 		s.keys = append(s.keys, k)
 		s.byID[k.ID] = k
-		if !contains(s.algs, k.Alg) {
+		if !slices.Contains(s.algs, k.Alg) {
 			s.algs = append(s.algs, k.Alg)
 		}
-		if len(s.keys) == 1 {
-			// The rotation key derives refresh-token children (see internal/session).
-			// HKDF gives it its own label so it never doubles as a signing key.
-			s.rotation, err = hkdf.Key(sha256.New, block.Bytes, nil, "refresh-token-rotation/v1", 32)
-			if err != nil {
-				return nil, fmt.Errorf("keys: %w", err)
-			}
-		}
-	}
-	if len(s.keys) == 0 {
-		return nil, errors.New("keys: no PRIVATE KEY block found")
-	}
-	jwks := struct {
-		Keys []map[string]string `json:"keys"`
-	}{}
-	for _, k := range s.keys {
 		m := map[string]string{"kid": k.ID, "alg": k.Alg, "use": "sig"}
-		for name, v := range k.jwk {
-			m[name] = v
-		}
+		maps.Copy(m, k.jwk)
 		jwks.Keys = append(jwks.Keys, m)
 	}
 	var err error
@@ -161,17 +214,15 @@ func thumbprint(jwk map[string]string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// Signing returns the key that signs new tokens.
+// Signing returns the key that signs new tokens: the first one. In a public key set it
+// has no private half.
 func (s *Set) Signing() *Key { return s.keys[0] }
+
+// Keys returns the keys in order, the signing key first.
+func (s *Set) Keys() []*Key { return slices.Clone(s.keys) }
+
+// Private reports whether the set holds private keys (it was read from PEM).
+func (s *Set) Private() bool { return s.keys[0].Private != nil }
 
 // Lookup returns the key with the given kid. The kid is only ever a map key: it never
 // reaches a file path, a URL or a query.
@@ -185,9 +236,6 @@ func (s *Set) Algorithms() []string { return s.algs }
 
 // JWKS returns the public keys as a JSON Web Key Set document.
 func (s *Set) JWKS() []byte { return s.jwks }
-
-// RotationKey returns the 32-byte secret that derives refresh-token children.
-func (s *Set) RotationKey() []byte { return s.rotation }
 
 // Generate makes a new private key for alg and returns it as a PKCS#8 PEM block.
 // It is for local development and tests; production keys are made by an operator

@@ -304,35 +304,6 @@ func TestParseRefusesBadInput(t *testing.T) {
 	}
 }
 
-func TestRotationKey(t *testing.T) {
-	a := testPEM(t, "rot-a", EdDSA)
-	b := testPEM(t, "rot-b", EdDSA)
-	c := testPEM(t, ES256, ES256)
-	rk := func(p ...[]byte) []byte { return mustParse(t, join(p...)).RotationKey() }
-	seed := mustParse(t, a).Signing().Private.(ed25519.PrivateKey).Seed()
-
-	tests := []struct {
-		name string
-		ok   func() bool
-	}{
-		{"it is 32 bytes for an Ed25519 set", func() bool { return len(rk(a)) == 32 }},
-		{"it is 32 bytes for a P-256 set", func() bool { return len(rk(c)) == 32 }},
-		{"it is 32 bytes for an RSA set", func() bool { return len(rk(testPEM(t, RS256, RS256))) == 32 }},
-		{"it differs between key sets", func() bool { return !bytes.Equal(rk(a), rk(b)) }},
-		{"it is the same when the same PEM is parsed again", func() bool { return bytes.Equal(rk(a), rk(a)) }},
-		{"it depends on the signing key only", func() bool { return bytes.Equal(rk(a, b), rk(a, c)) && bytes.Equal(rk(a, b), rk(a)) }},
-		{"it changes when another key becomes the signing key", func() bool { return !bytes.Equal(rk(a, b), rk(b, a)) }},
-		{"it is not the signing key's own secret", func() bool { return !bytes.Equal(rk(a), seed) }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if !tt.ok() {
-				t.Fail()
-			}
-		})
-	}
-}
-
 func TestGenerate(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -12,27 +12,54 @@ import (
 	"github.com/example/sessions/internal/config"
 )
 
-// ParameterGetter is the one SSM call the loader needs.
+// ParameterGetter is the one SSM call the loaders need.
 type ParameterGetter interface {
 	GetParameter(ctx context.Context, in *ssm.GetParameterInput, opts ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 }
 
-// Load reads the key set from the configured source. newSSM is called only when the
-// source is an SSM parameter, so local runs never build an SSM client.
-func Load(ctx context.Context, src config.KeySource, newSSM func() (ParameterGetter, error)) (*Set, error) {
-	var data []byte
+// LoadPrivate reads the private key set (SIGNING_KEY_*).
+func LoadPrivate(ctx context.Context, src config.KeySource, newSSM func() (ParameterGetter, error)) (*Set, error) {
+	data, err := load(ctx, "SIGNING_KEY", src, newSSM)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data)
+}
+
+// LoadPublic reads the public key set (PUBLIC_KEYS_*), a JWKS document.
+func LoadPublic(ctx context.Context, src config.KeySource, newSSM func() (ParameterGetter, error)) (*Set, error) {
+	data, err := load(ctx, "PUBLIC_KEYS", src, newSSM)
+	if err != nil {
+		return nil, err
+	}
+	return ParseJWKS(data)
+}
+
+// LoadRefreshKey reads the refresh-token chain key (REFRESH_KEY_*).
+func LoadRefreshKey(ctx context.Context, src config.KeySource, newSSM func() (ParameterGetter, error)) ([]byte, error) {
+	data, err := load(ctx, "REFRESH_KEY", src, newSSM)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRefreshKey(data)
+}
+
+// load reads key material from its source. newSSM is called only when the source is
+// an SSM parameter, so local runs never build an SSM client. The material itself never
+// appears in an error.
+func load(ctx context.Context, prefix string, src config.KeySource, newSSM func() (ParameterGetter, error)) ([]byte, error) {
 	switch {
-	case src.PEM != "":
-		data = []byte(src.PEM)
+	case src.Value != "":
+		return []byte(src.Value), nil
 	case src.File != "":
 		b, err := os.ReadFile(src.File)
 		if err != nil {
-			return nil, fmt.Errorf("keys: reading SIGNING_KEY_FILE: %w", err)
+			return nil, fmt.Errorf("keys: reading %s_FILE: %w", prefix, err)
 		}
-		data = b
+		return b, nil
 	case src.Parameter != "":
 		if newSSM == nil {
-			return nil, errors.New("keys: SIGNING_KEY_PARAMETER is set but no SSM client is available")
+			return nil, fmt.Errorf("keys: %s_PARAMETER is set but no SSM client is available", prefix)
 		}
 		client, err := newSSM()
 		if err != nil {
@@ -48,9 +75,7 @@ func Load(ctx context.Context, src config.KeySource, newSSM func() (ParameterGet
 		if out.Parameter == nil || out.Parameter.Value == nil {
 			return nil, fmt.Errorf("keys: SSM parameter %s is empty", src.Parameter)
 		}
-		data = []byte(*out.Parameter.Value)
-	default:
-		return nil, errors.New("keys: no key source configured")
+		return []byte(*out.Parameter.Value), nil
 	}
-	return Parse(data)
+	return nil, errors.New("keys: no source configured for " + prefix)
 }

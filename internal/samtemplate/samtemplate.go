@@ -284,6 +284,50 @@ func refTarget(v any) (string, bool) {
 func (t *Template) Env() map[string]string {
 	vars, _ := get(t.root, "Globals", "Function", "Environment", "Variables").(map[string]any)
 	env := make(map[string]string, len(vars))
+	t.resolveInto(env, vars)
+	return env
+}
+
+// Function is one AWS::Serverless::Function resource.
+type Function struct {
+	// ID is the logical ID ("LoginFunction").
+	ID string
+	// CodeURI is its CodeUri, slash-separated ("functions/login").
+	CodeURI string
+}
+
+// Functions returns every AWS::Serverless::Function, sorted by logical ID.
+func (t *Template) Functions() []Function {
+	var fs []Function
+	for id, r := range t.resources() {
+		if get(r, "Type") != "AWS::Serverless::Function" {
+			continue
+		}
+		uri, _ := str(get(r, "Properties", "CodeUri"))
+		fs = append(fs, Function{ID: id, CodeURI: path.Clean(filepath.ToSlash(uri))})
+	}
+	sort.Slice(fs, func(i, j int) bool { return fs[i].ID < fs[j].ID })
+	return fs
+}
+
+// FunctionEnv returns the environment CloudFormation gives the function whose CodeUri
+// is functions/<name>: Globals merged with the function's own variables (the function
+// wins), values resolved as Env resolves them. It is nil if there is no such function.
+func (t *Template) FunctionEnv(name string) map[string]string {
+	for _, f := range t.Functions() {
+		if f.CodeURI != "functions/"+name {
+			continue
+		}
+		env := t.Env()
+		vars, _ := get(t.resources()[f.ID], "Properties", "Environment", "Variables").(map[string]any)
+		t.resolveInto(env, vars)
+		return env
+	}
+	return nil
+}
+
+// resolveInto sets env[name] for each variable of vars, resolved as Env says.
+func (t *Template) resolveInto(env map[string]string, vars map[string]any) {
 	for name, v := range vars {
 		if s, ok := str(v); ok {
 			env[name] = s
@@ -297,7 +341,6 @@ func (t *Template) Env() map[string]string {
 		}
 		env[name] = ""
 	}
-	return env
 }
 
 // Routes returns every route that a function's HttpApi event declares, sorted by

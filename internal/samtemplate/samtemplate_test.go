@@ -54,24 +54,41 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
-// The configuration table of docs/design.md: names and defaults.
-func TestEnv(t *testing.T) {
-	got := loadReal(t).Env()
-	want := map[string]string{
-		"TABLE_NAME":                "", // a !Ref to the table: known only once deployed
-		"ISSUER":                    "https://sessions.example.com",
-		"AUDIENCE":                  "my-app",
-		"ACCESS_TOKEN_TTL":          "15m",
-		"REFRESH_TOKEN_TTL":         "336h",
-		"SESSION_MAX_AGE":           "720h",
-		"REFRESH_REUSE_GRACE":       "10s",
-		"SIGNING_KEY_PARAMETER":     "/sessions/signing-key",
-		"TOKEN_VERSION_CACHE_TTL":   "0s",
-		"AWS_ENDPOINT_URL_DYNAMODB": "",
-		"SIGNING_KEY":               "",
+// The configuration table of docs/design.md: names and defaults, per function.
+func TestFunctionEnv(t *testing.T) {
+	tpl := loadReal(t)
+	if got := tpl.Env(); len(got) != 0 {
+		t.Fatalf("Globals declare %v; each function declares its own variables", got)
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("Env():\n got %v\nwant %v", got, want)
+	tests := []struct {
+		function string
+		want     map[string]string
+	}{
+		{"login", map[string]string{
+			"TABLE_NAME": "", // a !Ref to the table: known only once deployed
+			"ISSUER":     "https://sessions.example.com", "AUDIENCE": "my-app",
+			"ACCESS_TOKEN_TTL": "15m", "REFRESH_TOKEN_TTL": "336h", "SESSION_MAX_AGE": "720h",
+			"SIGNING_KEY_PARAMETER": "/sessions/signing-key", "SIGNING_KEY": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
+		}},
+		{"logout", map[string]string{
+			"TABLE_NAME": "", "REFRESH_KEY_PARAMETER": "/sessions/refresh-key", "REFRESH_KEY": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
+		}},
+		{"jwks", map[string]string{"PUBLIC_KEYS_PARAMETER": "/sessions/public-keys", "PUBLIC_KEYS": ""}},
+		{"me", map[string]string{}},
+		{"authorizer", map[string]string{
+			"TABLE_NAME": "", "ISSUER": "https://sessions.example.com", "AUDIENCE": "my-app", "TOKEN_VERSION_CACHE_TTL": "0s",
+			"PUBLIC_KEYS_PARAMETER": "/sessions/public-keys", "PUBLIC_KEYS": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.function, func(t *testing.T) {
+			if got := tpl.FunctionEnv(tc.function); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("FunctionEnv(%q):\n got %v\nwant %v", tc.function, got, tc.want)
+			}
+		})
+	}
+	if got := tpl.FunctionEnv("nope"); got != nil {
+		t.Fatalf("FunctionEnv of an unknown function = %v, want nil", got)
 	}
 }
 
@@ -335,7 +352,13 @@ func TestLocalEnvJSONNamesOnlyDeclaredVariables(t *testing.T) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatal(err)
 	}
-	declared := loadReal(t).Env()
+	tpl := loadReal(t)
+	declared := map[string]string{}
+	for _, f := range tpl.Functions() {
+		for name, v := range tpl.FunctionEnv(strings.TrimPrefix(f.CodeURI, "functions/")) {
+			declared[name] = v
+		}
+	}
 	if len(doc.Parameters) == 0 {
 		t.Fatal("local/env.json has no Parameters")
 	}
@@ -344,7 +367,9 @@ func TestLocalEnvJSONNamesOnlyDeclaredVariables(t *testing.T) {
 			t.Errorf("local/env.json sets %s, which template.yaml does not declare", name)
 		}
 	}
-	if doc.Parameters["SIGNING_KEY"] != "" {
-		t.Error("local/env.json holds a signing key; keys are never committed")
+	for _, k := range []string{"SIGNING_KEY", "PUBLIC_KEYS", "REFRESH_KEY"} {
+		if doc.Parameters[k] != "" {
+			t.Errorf("local/env.json holds %s; key material is never committed", k)
+		}
 	}
 }

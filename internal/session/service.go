@@ -29,6 +29,9 @@ type Store interface {
 	BumpVersion(ctx context.Context, uid, newPwHash string) (int64, error)
 	ListUserSessions(ctx context.Context, uid string) ([]string, error)
 	GetSession(ctx context.Context, sid string) (*Session, error)
+	GetUser(ctx context.Context, uid string) (*User, error)
+	CreateUser(ctx context.Context, l *Login) error
+	SetDisabled(ctx context.Context, uid string, disabled bool) error
 }
 
 // Errors the HTTP layer maps to responses.

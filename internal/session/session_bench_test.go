@@ -18,8 +18,10 @@ import (
 
 var benchClock = time.Unix(1_790_000_000, 0)
 
-// benchStore answers every call at once; Rotate and CreateSession succeed.
+// benchStore answers every call at once; Rotate and CreateSession succeed. The
+// embedded (nil) Store makes any other call panic: the benchmarks make none.
 type benchStore struct {
+	Store
 	login *Login
 	sess  *Session
 }
@@ -59,7 +61,7 @@ func benchService(b *testing.B, alg string, st Store) *Service {
 	return New(Deps{
 		Store:       st,
 		Minter:      token.NewMinter(ks, "https://sessions.example.com", "my-app"),
-		RotationKey: ks.RotationKey(),
+		RotationKey: []byte("0123456789abcdef0123456789abcdef"),
 		Now:         func() time.Time { return benchClock },
 		Policy: Policy{
 			AccessTTL: 15 * time.Minute, IdleTTL: 14 * 24 * time.Hour, MaxAge: 30 * 24 * time.Hour, Grace: 10 * time.Second,

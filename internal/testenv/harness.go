@@ -3,8 +3,6 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,8 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/example/sessions/internal/session"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -117,19 +113,18 @@ func New(tb testing.TB, o Options) *Harness {
 	if alg == "" {
 		alg = keys.EdDSA
 	}
-	pem, err := keys.Generate(alg)
+	material, err := keys.NewMaterial(alg, time.Now())
 	if err != nil {
 		tb.Fatalf("testenv: %v", err)
 	}
-	h.PEM = string(pem)
-	env := map[string]string{
-		"TABLE_NAME":  table,
-		"ISSUER":      Issuer,
-		"AUDIENCE":    Audience,
-		"SIGNING_KEY": h.PEM,
+	env, err := material.Env()
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
 	}
+	h.PEM = env["SIGNING_KEY"]
+	env["TABLE_NAME"], env["ISSUER"], env["AUDIENCE"] = table, Issuer, Audience
 	maps.Copy(env, o.Env)
-	cfg, err := config.FromEnv(func(k string) string { return env[k] })
+	cfg, err := config.FromEnv(func(k string) string { return env[k] }, config.UseAll)
 	if err != nil {
 		tb.Fatalf("testenv: %v", err)
 	}
@@ -174,29 +169,19 @@ type User struct {
 // DefaultPassword is the password CreateUser gives when none is asked for.
 const DefaultPassword = "correct horse battery staple"
 
-// CreateUser creates an account the way an account is created: the username is
-// normalised, the password hashed with argon2id (Options.Password) and both records
-// written in one transaction. scope is optional.
+// CreateUser creates an account the way every account is created
+// (session.Service.CreateUser), with the harness's argon2id parameters. scope is
+// optional.
 func (h *Harness) CreateUser(tb testing.TB, name, pw, scope string) User {
 	tb.Helper()
 	if pw == "" {
 		pw = DefaultPassword
 	}
-	norm, err := password.NormalizeUsername(name)
+	l, err := h.App.Service.CreateUser(Ctx(tb), name, pw, scope)
 	if err != nil {
-		tb.Fatalf("testenv: username %q: %v", name, err)
-	}
-	hash, err := password.Hash(pw, h.params)
-	if err != nil {
-		tb.Fatalf("testenv: hash: %v", err)
-	}
-	var id [12]byte
-	_, _ = rand.Read(id[:])
-	uid := "usr_" + hex.EncodeToString(id[:])
-	if err := h.Store.CreateUser(Ctx(tb), &session.Login{Name: norm, UID: uid, PwHash: hash, Ver: 1, Scope: scope}); err != nil {
 		tb.Fatalf("testenv: create user %q: %v", name, err)
 	}
-	return User{ID: uid, Name: name, Password: pw}
+	return User{ID: l.UID, Name: name, Password: pw}
 }
 
 // Usage runs fn and returns what it cost at the wire: the operations it called, the

@@ -43,17 +43,17 @@ type Claims struct {
 // ErrInvalid wraps every reason a token is refused; callers deny on any error.
 var ErrInvalid = errors.New("token: invalid")
 
-// Minter signs access tokens with the key set's signing key.
+// Minter signs access tokens with the signing key of the current key set.
 type Minter struct {
-	keys     *keys.Set
+	keys     keys.Source
 	issuer   string
 	audience string
-	method   jwt.SigningMethod
 }
 
-// NewMinter returns a Minter for the given issuer and audience.
-func NewMinter(ks *keys.Set, issuer, audience string) *Minter {
-	return &Minter{keys: ks, issuer: issuer, audience: audience, method: jwt.GetSigningMethod(ks.Signing().Alg)}
+// NewMinter returns a Minter for the given issuer and audience. ks is a *keys.Set, or
+// a *keys.Live that is replaced when the key set is reloaded.
+func NewMinter(ks keys.Source, issuer, audience string) *Minter {
+	return &Minter{keys: ks, issuer: issuer, audience: audience}
 }
 
 // Mint signs a token for the subject and session, valid from now until exp.
@@ -75,8 +75,8 @@ func (m *Minter) Mint(now time.Time, sub, sid string, ver int64, scope string, e
 		Ver:   &ver,
 		Scope: scope,
 	}
-	t := jwt.NewWithClaims(m.method, c)
-	k := m.keys.Signing()
+	k := m.keys.Current().Signing()
+	t := jwt.NewWithClaims(jwt.GetSigningMethod(k.Alg), c)
 	t.Header["kid"] = k.ID
 	t.Header["typ"] = Type
 	return t.SignedString(k.Private)
@@ -84,16 +84,20 @@ func (m *Minter) Mint(now time.Time, sub, sid string, ver int64, scope string, e
 
 // Verifier checks access tokens against a key set, issuer and audience.
 type Verifier struct {
-	keys   *keys.Set
+	keys   keys.Source
 	parser *jwt.Parser
 }
 
-// NewVerifier builds a verifier. now is the clock (time.Now in production).
-func NewVerifier(ks *keys.Set, issuer, audience string, now func() time.Time) *Verifier {
+// NewVerifier builds a verifier. ks is a *keys.Set, or a *keys.Live that is replaced
+// when the key set is reloaded; now is the clock (time.Now in production).
+func NewVerifier(ks keys.Source, issuer, audience string, now func() time.Time) *Verifier {
 	return &Verifier{
 		keys: ks,
 		parser: jwt.NewParser(
-			jwt.WithValidMethods(ks.Algorithms()),
+			// The algorithms this package can verify at all; each kid is further pinned
+			// to its one algorithm below, so a key set reloaded with a key of another
+			// type needs no new parser.
+			jwt.WithValidMethods(keys.Supported),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithIssuer(issuer),
@@ -195,7 +199,7 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if !strings.EqualFold(h.typ, Type) && !strings.EqualFold(h.typ, "application/"+Type) {
 		return nil, fmt.Errorf("%w: typ %q is not %s", ErrInvalid, h.typ, Type)
 	}
-	key, ok := v.keys.Lookup(h.kid)
+	key, ok := v.keys.Current().Lookup(h.kid)
 	if !ok {
 		return nil, fmt.Errorf("%w: unknown kid", ErrInvalid)
 	}

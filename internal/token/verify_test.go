@@ -167,7 +167,7 @@ func TestVerifyRefusesForgedAlgorithms(t *testing.T) {
 				hs("HS256 with an empty key is refused", "HS256", []byte{}),
 				hs("HS256 keyed with \"secret\" is refused", "HS256", []byte("secret")),
 				hs("HS256 keyed with \"your-256-bit-secret\" is refused", "HS256", []byte("your-256-bit-secret")),
-				hs("HS256 keyed with the refresh-token rotation key is refused", "HS256", ks.RotationKey()),
+				hs("HS256 keyed with a refresh-token chain key is refused", "HS256", []byte("0123456789abcdef0123456789abcdef")),
 			)
 			// Another asymmetric family under our kid, signed by a key of that family.
 			for _, other := range algs {

@@ -486,7 +486,7 @@ func TestHS256IsNeverAccepted(t *testing.T) {
 		for _, tt := range []struct{ name, tok string }{
 			{"an HS256 token under our kid with a Wycheproof HMAC key is refused", sign(t, "HS256", hmacKey, hdr, goodClaims(t0))},
 			{"an HS256 token without a kid with a Wycheproof HMAC key is refused", sign(t, "HS256", hmacKey, with(hdr, "kid", deleted), goodClaims(t0))},
-			{"an HS256 token under our kid keyed with the rotation key is refused", sign(t, "HS256", ks.RotationKey(), hdr, goodClaims(t0))},
+			{"an HS256 token under our kid keyed with the published JWKS is refused", sign(t, "HS256", ks.JWKS(), hdr, goodClaims(t0))},
 		} {
 			t.Run(alg+": "+tt.name, func(t *testing.T) { mustDeny(t, v, tt.tok) })
 		}

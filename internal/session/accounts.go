@@ -1,0 +1,130 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	"github.com/example/sessions/internal/password"
+)
+
+// Revoke reasons of account operations (the revoke_reason attribute).
+const (
+	ReasonPasswordChange = "password_change"
+	ReasonAdminRevoke    = "admin_revoke"
+)
+
+// NewUserID returns a new opaque user ID: "usr_" and 128 random bits in base64url. It
+// is the only user-ID format: every account, whoever creates it, gets one of these.
+func NewUserID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return "usr_" + base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// CreateUser opens an account: the username is normalised (password.NormalizeUsername),
+// the password checked and hashed with the service's argon2id parameters, and the login
+// and token records written together. It fails with ErrExists if the name is taken.
+// Every account is created here: sessionctl, the local server, the tests and the
+// benchmarks.
+func (s *Service) CreateUser(ctx context.Context, username, pw, scope string) (*Login, error) {
+	name, err := password.NormalizeUsername(username)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := s.hashPassword(pw)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := NewUserID()
+	if err != nil {
+		return nil, err
+	}
+	l := &Login{Name: name, UID: uid, PwHash: hash, Ver: 1, Scope: scope}
+	if err := s.store.CreateUser(ctx, l); err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "user created", "uid", uid)
+	return l, nil
+}
+
+// FindUser returns the login record of the account called username, or ErrNotFound
+// (also for the failures-only stub that failed logins of an unknown name leave).
+func (s *Service) FindUser(ctx context.Context, username string) (*Login, error) {
+	name, err := password.NormalizeUsername(username)
+	if err != nil {
+		return nil, err
+	}
+	l, err := s.store.GetLoginConsistent(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !l.Known() {
+		return nil, fmt.Errorf("session: user %w", ErrNotFound)
+	}
+	return l, nil
+}
+
+// SetPassword gives the account a new password and ends every session and access token
+// it had, as a password change must.
+func (s *Service) SetPassword(ctx context.Context, uid, pw string) error {
+	hash, err := s.hashPassword(pw)
+	if err != nil {
+		return err
+	}
+	return s.RevokeUser(ctx, uid, hash, ReasonPasswordChange)
+}
+
+// SetDisabled disables or enables an account.
+func (s *Service) SetDisabled(ctx context.Context, uid string, disabled bool) error {
+	return s.store.SetDisabled(ctx, uid, disabled)
+}
+
+// ListSessions returns every stored session of a user, newest first, live or not
+// (callers tell them apart with Session.Live). Sessions the index still lists but the
+// table no longer holds (deleted by TTL) are skipped.
+func (s *Service) ListSessions(ctx context.Context, uid string) ([]*Session, error) {
+	ids, err := s.store.ListUserSessions(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Session, 0, len(ids))
+	for _, id := range ids {
+		sess, err := s.store.GetSession(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sess)
+	}
+	return out, nil
+}
+
+// RevokeSession ends one session (an administrator's revoke). Revoking twice keeps the
+// first time and reason. It returns the session, or ErrNotFound.
+func (s *Service) RevokeSession(ctx context.Context, sid, reason string) (*Session, error) {
+	return s.store.RevokeSession(ctx, sid, nil, reason, s.now())
+}
+
+// GetSession reads one session.
+func (s *Service) GetSession(ctx context.Context, sid string) (*Session, error) {
+	return s.store.GetSession(ctx, sid)
+}
+
+// GetUser reads a user's token record.
+func (s *Service) GetUser(ctx context.Context, uid string) (*User, error) {
+	return s.store.GetUser(ctx, uid)
+}
+
+func (s *Service) hashPassword(pw string) (string, error) {
+	if err := password.CheckNew(pw); err != nil {
+		return "", err
+	}
+	return password.Hash(pw, s.params)
+}
