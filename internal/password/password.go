@@ -18,7 +18,9 @@ import (
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/text/cases"
+	"golang.org/x/text/secure/bidirule"
 	"golang.org/x/text/secure/precis"
+	"golang.org/x/text/unicode/bidi"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -172,16 +174,16 @@ var (
 func badUsername(reason error) error { return fmt.Errorf("%w: %w", ErrBadUsername, reason) }
 
 // usernameProfile is PRECIS UsernameCaseMapped (RFC 8265 §3.3) as
-// precis.UsernameCaseMapped builds it (width mapping, lower-casing, NFC, the Bidi Rule,
-// the IdentifierClass), except that lower-casing applies Unicode toLowerCase's
-// Final_Sigma rule, which RFC 8265 names and x/text leaves off: without it
-// "ΔΗΜΉΤΡΗΣ" would map to "δημήτρησ" and not name the account "Δημήτρης".
+// precis.UsernameCaseMapped builds it (width mapping, lower-casing, NFC, the
+// IdentifierClass) with two differences, both towards the RFC's text:
+//
+//   - lower-casing applies Unicode toLowerCase's Final_Sigma rule, which RFC 8265
+//     names and x/text leaves off: without it "ΔΗΜΉΤΡΗΣ" would map to "δημήτρησ" and
+//     not name the account "Δημήτρης";
+//   - the Bidi Rule is left to NormalizeUsername, which applies it only to names with
+//     right-to-left characters, as RFC 8265 §3.3.2 says. x/text applies it to every
+//     non-ASCII string (golang/go#17383), which refuses "josé_" but not "jose_".
 var usernameProfile = precis.NewIdentifier(
-	precis.FoldWidth, precis.LowerCase(cases.HandleFinalSigma(true)), precis.Norm(norm.NFC), precis.BidiRule)
-
-// usernameNoBidi is usernameProfile without the Bidi Rule. It only tells, for a name
-// usernameProfile refused, whether the Bidi Rule was the reason.
-var usernameNoBidi = precis.NewIdentifier(
 	precis.FoldWidth, precis.LowerCase(cases.HandleFinalSigma(true)), precis.Norm(norm.NFC))
 
 // NormalizeUsername returns the canonical form of a username, the account's key at
@@ -190,10 +192,11 @@ var usernameNoBidi = precis.NewIdentifier(
 //  1. surrounding white space is removed;
 //  2. PRECIS UsernameCaseMapped (RFC 8265 §3.3) is enforced: fullwidth and halfwidth
 //     forms map to their ordinary ones, letters to lower case (with Final_Sigma), the
-//     result to NFC; the Bidi Rule must hold; and every code point must be in the
-//     IdentifierClass (RFC 8264 §4.2): letters, digits and printable ASCII, so inner
-//     spaces, symbols, controls, invisible characters and compatibility forms are
-//     refused rather than dropped or mapped;
+//     result to NFC; every code point must be in the IdentifierClass (RFC 8264 §4.2):
+//     letters, digits and printable ASCII, so inner spaces, symbols, controls,
+//     invisible characters and compatibility forms are refused rather than dropped
+//     or mapped; and a name with right-to-left characters must meet the Bidi Rule
+//     (RFC 5893);
 //  3. the result has 1 to MaxUsernameRunes characters.
 //
 // So "Alice", " alice ", "ＡＬＩＣＥ" and a decomposed "alicé" all name one account,
@@ -212,29 +215,18 @@ func NormalizeUsername(s string) (string, error) {
 	}
 	n, err := usernameProfile.String(s)
 	if err != nil {
-		return "", badUsername(whyRefused(s))
+		if strings.IndexFunc(s, defaultIgnorable) >= 0 {
+			return "", badUsername(ErrUsernameInvisible)
+		}
+		return "", badUsername(ErrUsernameDisallowed)
+	}
+	if bidirule.DirectionString(n) == bidi.RightToLeft && !bidirule.ValidString(n) {
+		return "", badUsername(ErrUsernameDirection)
 	}
 	if utf8.RuneCountInString(n) > MaxUsernameRunes {
 		return "", badUsername(ErrUsernameLength)
 	}
 	return n, nil
-}
-
-// whyRefused names the reason usernameProfile refused s, for the error message.
-func whyRefused(s string) error {
-	switch {
-	case strings.IndexFunc(s, defaultIgnorable) >= 0:
-		return ErrUsernameInvisible
-	case noBidiOK(s):
-		return ErrUsernameDirection
-	default:
-		return ErrUsernameDisallowed
-	}
-}
-
-func noBidiOK(s string) bool {
-	_, err := usernameNoBidi.String(s)
-	return err == nil
 }
 
 // defaultIgnorable approximates Unicode's Default_Ignorable_Code_Point from above

@@ -48,6 +48,13 @@ func TestNormalizeUsername(t *testing.T) {
 		{"a braille blank is refused", "hank\u2800", "", ErrUsernameDisallowed},
 		{"the replacement character is refused", "ali\ufffdce", "", ErrUsernameDisallowed},
 		{"a digit before Hebrew breaks the Bidi Rule", "1דוד", "", ErrUsernameDirection},
+		{"Hebrew ending in an underscore breaks the Bidi Rule", "דוד_", "", ErrUsernameDirection},
+		// x/text's profile would refuse these (golang/go#17383); RFC 8265 applies the
+		// Bidi Rule only to names with right-to-left characters.
+		{"a non-ASCII Latin name may end in an underscore", "José_", "josé_", nil},
+		{"a non-ASCII Latin name may start with an underscore", "_josé", "_josé", nil},
+		{"a Cyrillic name may end in a dot", "Андрей.", "андрей.", nil},
+		{"a Hiragana name may end in a digit or a hyphen", "たなか-1", "たなか-1", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
