@@ -16,10 +16,13 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"reflect"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -289,9 +292,10 @@ func header(req events.APIGatewayV2HTTPRequest, name string) (string, bool) {
 	return "", false
 }
 
-// decodeJSON reads a JSON object body into v, refusing unknown fields, trailing data,
-// oversized bodies and non-JSON content types. An empty body is allowed only when
-// !required (cookie-mode refresh and logout send none).
+// decodeJSON reads a JSON object body into v (a pointer to a flat struct of scalar
+// fields), refusing oversized bodies, non-JSON content types and anything that could
+// be read two ways (see checkMembers). An empty body is allowed only when !required
+// (cookie-mode refresh and logout send none).
 func decodeJSON(req events.APIGatewayV2HTTPRequest, v any, required bool) error {
 	body := []byte(req.Body)
 	if req.IsBase64Encoded {
@@ -317,18 +321,167 @@ func decodeJSON(req events.APIGatewayV2HTTPRequest, v any, required bool) error 
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		return &requestError{http.StatusUnsupportedMediaType, "unsupported_media_type", "the body must be application/json"}
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest("the body is not the expected JSON object: " + jsonProblem(err))
+	if err := checkMembers(body, memberNames(v)); err != nil {
+		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("the body has data after the JSON object")
+	// checkMembers has established that every member name is exactly one of v's and
+	// appears once, so encoding/json's case folding and last-duplicate-wins rule have
+	// nothing left to decide.
+	if err := json.Unmarshal(body, v); err != nil {
+		return badRequest("the body is not the expected JSON object: " + jsonProblem(err))
 	}
 	return nil
 }
 
-// jsonProblem describes a decoding error without echoing the input.
+// Messages of checkMembers' refusals. They name the problem, never the client's
+// text: a member name or value sent back would be a reflection channel, and a log
+// reader would have to escape it.
+const (
+	msgNotUTF8      = "the body is not valid UTF-8"
+	msgNotObject    = "the body must be a JSON object"
+	msgUnknown      = "the body has a member that is not part of this request"
+	msgCaseVariant  = "the body has a member whose name differs from one of this request only in letter case; member names are case-sensitive"
+	msgRepeated     = "the body repeats a member"
+	msgNotScalar    = "the body has a member whose value is an object or an array"
+	msgSurrogate    = "the body has a string with an unpaired UTF-16 surrogate escape"
+	msgTrailingData = "the body has data after the JSON object"
+)
+
+// checkMembers refuses a body that a reader other than encoding/json could take for
+// another request. encoding/json matches member names case-insensitively (with
+// Unicode folding: "refresh_to\u212Aen" with a Kelvin sign is refresh_token), keeps
+// the last of duplicate members and replaces invalid UTF-8 and unpaired surrogate
+// escapes with U+FFFD; a WAF or log reader that takes the first member, or compares
+// names exactly, or keeps the bytes, would see something else. So the body must be
+// valid UTF-8 holding one JSON object whose member names are each exactly one of
+// names (after JSON unescaping, which every reader does), none twice, with scalar
+// values and strings free of unpaired surrogates. (The JWT verifier likewise
+// refuses duplicate and case-variant members in a token.)
+func checkMembers(body []byte, names []string) error {
+	if !utf8.Valid(body) {
+		return badRequest(msgNotUTF8)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // a number is not converted, so 1e400 is not an error here
+	tok, err := dec.Token()
+	if err != nil {
+		return badRequest("the body is not the expected JSON object: " + jsonProblem(err))
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return badRequest(msgNotObject)
+	}
+	seen := make([]bool, len(names))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return badRequest("the body is not the expected JSON object: " + jsonProblem(err))
+		}
+		key, _ := tok.(string) // the decoder refuses a non-string key with a syntax error
+		i := slices.Index(names, key)
+		switch {
+		case i < 0 && slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, key) }):
+			return badRequest(msgCaseVariant)
+		case i < 0:
+			return badRequest(msgUnknown)
+		case seen[i]:
+			return badRequest(msgRepeated)
+		}
+		seen[i] = true
+		tok, err = dec.Token()
+		if err != nil {
+			return badRequest("the body is not the expected JSON object: " + jsonProblem(err))
+		}
+		if _, ok := tok.(json.Delim); ok {
+			// Nested values would need the same checks at every level; the contract
+			// has none, so refusing them keeps the rule flat.
+			return badRequest(msgNotScalar)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return badRequest("the body is not the expected JSON object: " + jsonProblem(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest(msgTrailingData)
+	}
+	if unpairedSurrogate(body) {
+		return badRequest(msgSurrogate)
+	}
+	return nil
+}
+
+// unpairedSurrogate reports whether a syntactically valid JSON text has a \uXXXX
+// escape of a UTF-16 surrogate that is not a high surrogate directly followed by an
+// escaped low one. RFC 8259 leaves such strings' meaning open and RFC 7493 (I-JSON)
+// forbids them; encoding/json turns them into U+FFFD. In valid JSON a backslash
+// occurs only inside strings and starts an escape, so no string tracking is needed.
+func unpairedSurrogate(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if i+1 >= len(b) || b[i+1] != 'u' {
+			i++ // a one-character escape such as \\ or \"
+			continue
+		}
+		r, ok := hex4(b[i+2:])
+		switch {
+		case !ok:
+			return true // not valid JSON; cannot happen after checkMembers' scan
+		case r >= 0xdc00 && r <= 0xdfff:
+			return true // a low surrogate with no high one before it
+		case r >= 0xd800 && r <= 0xdbff:
+			lo, ok := rune(0), false
+			if i+7 < len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
+				lo, ok = hex4(b[i+8:])
+			}
+			if !ok || lo < 0xdc00 || lo > 0xdfff {
+				return true
+			}
+			i += 11
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
+// hex4 parses the four hex digits that start b.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	return rune(v), err == nil
+}
+
+// memberNames lists the JSON member names of the struct v points to, exactly as its
+// tags spell them (a field without a tag is named by its Go name, as encoding/json
+// does). They are the only names checkMembers accepts.
+func memberNames(v any) []string {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var names []string
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	return names
+}
+
+// jsonProblem describes a decoding error without echoing the input. A type error
+// names the member, which checkMembers has already matched exactly to the contract,
+// so the name is the service's text, not the client's.
 func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
@@ -337,8 +490,8 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("field %q must be %s", te.Field, te.Type)
 	case errors.As(err, &se):
 		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return strings.TrimPrefix(err.Error(), "json: ")
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "the JSON ends early"
 	}
 	return "malformed JSON"
 }

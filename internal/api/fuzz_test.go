@@ -10,8 +10,10 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -84,6 +86,8 @@ var fixedMessages = strings.Join([]string{
 	"send the refresh token in the cookie or in the body, not both", "no refresh token cookie",
 	"a request that uses the refresh cookie must send " + TransportHeader + ": cookie",
 	"refresh_token is required",
+	msgNotUTF8, msgNotObject, msgUnknown, msgCaseVariant, msgRepeated, msgNotScalar, msgSurrogate,
+	msgTrailingData, "the body is not the expected JSON object: the JSON ends early",
 }, "\n")
 
 // wantRequestError checks err is a 4xx *requestError whose message echoes none of
@@ -111,16 +115,86 @@ func wantRequestError(t *testing.T, what string, h *Handlers, req events.APIGate
 	}
 }
 
-// strictLogin is the reference decoding: one JSON value (encoding/json's own
-// validity check, which refuses trailing data) that decodes with no unknown field.
+// strictLogin is the reference decoding, written apart from decodeJSON's: the body
+// is valid UTF-8 and one JSON value (encoding/json's validity check, which refuses
+// trailing data) that is an object; its members, counted by scanJSON, are as many as
+// the distinct names that exact-key map decoding finds, so none repeats; each name is
+// exactly "username" or "password"; no value is an object or array; no string has an
+// unpaired surrogate escape; and the values are what encoding/json decodes.
 func strictLogin(b []byte) (loginRequest, bool) {
 	var v loginRequest
-	if !json.Valid(b) {
+	if !utf8.Valid(b) || !json.Valid(b) {
 		return v, false
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	return v, dec.Decode(&v) == nil
+	if t := bytes.TrimLeft(b, " \t\r\n"); t[0] != '{' {
+		return v, false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return v, false
+	}
+	for k, raw := range m {
+		raw = bytes.TrimLeft(raw, " \t\r\n")
+		if k != "username" && k != "password" || raw[0] == '{' || raw[0] == '[' {
+			return v, false
+		}
+	}
+	if members, lone := scanJSON(b); members != len(m) || lone {
+		return v, false
+	}
+	return v, json.Unmarshal(b, &v) == nil
+}
+
+// scanJSON walks a valid JSON text byte by byte, counting the members of the
+// outermost object (the colons at depth 1 outside strings) and reporting whether a
+// string has a \uXXXX escape of a UTF-16 surrogate that is not half of an adjacent
+// high-low pair.
+func scanJSON(b []byte) (members int, lone bool) {
+	depth, inString := 0, false
+	var units []int // the current string: an escaped code unit, or -1 for anything else
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !inString {
+			switch c {
+			case '"':
+				inString, units = true, units[:0]
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			case ':':
+				if depth == 1 {
+					members++
+				}
+			}
+			continue
+		}
+		switch {
+		case c == '"':
+			inString = false
+			for j, u := range units {
+				high, low := u >= 0xd800 && u <= 0xdbff, u >= 0xdc00 && u <= 0xdfff
+				prevHigh := j > 0 && units[j-1] >= 0xd800 && units[j-1] <= 0xdbff
+				nextLow := j+1 < len(units) && units[j+1] >= 0xdc00 && units[j+1] <= 0xdfff
+				if high && !nextLow || low && !prevHigh {
+					lone = true
+				}
+				if high && nextLow {
+					units[j+1] = -1 // consumed by this pair
+				}
+			}
+		case c == '\\' && b[i+1] == 'u':
+			u, _ := strconv.ParseUint(string(b[i+2:i+6]), 16, 32)
+			units = append(units, int(u))
+			i += 5
+		case c == '\\':
+			units = append(units, -1)
+			i++
+		default:
+			units = append(units, -1)
+		}
+	}
+	return members, lone
 }
 
 func sameStringPtr(a, b *string) bool {
@@ -129,8 +203,9 @@ func sameStringPtr(a, b *string) bool {
 
 // FuzzDecodeRequest: the decoding and token-selection path of login, refresh and
 // logout never panics; every refusal is a 4xx requestError that does not echo the
-// body; login accepts exactly what strict encoding/json decoding accepts (given a
-// JSON content type and a body within the limit) with the same values; and the
+// body; login accepts exactly what the reference strictLogin accepts (one reading:
+// no repeated, case-variant or unknown member, valid UTF-8, no unpaired surrogate;
+// given a JSON content type and a body within the limit) with the same values; and the
 // refresh token chosen is the cookie's in cookie mode and the body's otherwise.
 func FuzzDecodeRequest(f *testing.F) {
 	tok := fuzzRefreshToken
@@ -171,6 +246,21 @@ func FuzzDecodeRequest(f *testing.F) {
 		{`{"USERNAME":"a","Password":"b","username":"c"}`, 0, ct, "", "", ""},
 		{`{"username":"\u0000\ud800","password":"\"\\"}`, 0, ct, "", "", ""},
 		{`{"username":null,"password":null}`, 0, ct, "", "", ""},
+		// Bodies two readers could read differently (issue 9, item 6).
+		{`{"username":"a","username":"b","password":"pw"}`, 0, ct, "", "", ""},
+		{`{"username":"a","user\u006eame":"b","password":"pw"}`, 0, ct, "", "", ""},
+		{`{"refresh_token":"junk","refresh_token":"` + tok + `"}`, 0, ct, "", "", ""},
+		{`{"refresh_token":"` + tok + `","scope":"session","scope":"all"}`, 0, ct, "", "", ""},
+		{`{"Refresh_Token":"` + tok + `","SCOPE":"all"}`, 0, ct, "", "", ""},
+		{`{"refresh_to\u212aen":"` + tok + `"}`, 0, ct, "", "", ""},
+		{`{"username":{"username":"a"},"password":"pw"}`, 0, ct, "", "", ""},
+		{`{"username":["a"],"password":"pw"}`, 0, ct, "", "", ""},
+		{"{\"username\":\"ali\xffce\",\"password\":\"pw\"}", 0, ct, "", "", ""},
+		{`{"username":"alice","password":"p\ud83d\ude00w"}`, 0, ct, "", "", ""},
+		{`{"username":"alice","password":"p\ude00\ud83dw"}`, 0, ct, "", "", ""},
+		{`{"username":"alice","password":"p\\ud800w"}`, 0, ct, "", "", ""},
+		{`{"username":"alice","password":"\ud800"}`, 0, ct, "", "", ""},
+		{`{"username":"alice","password":1e400}`, 0, ct, "", "", ""},
 		{"\xef\xbb\xbf{}", 0, ct, "", "", ""},
 		{"\v\f\u0085", 0, ct, "", "", ""},
 		{`[1,2,3]`, 0, ct, "", "", ""},

@@ -1,5 +1,5 @@
-// Package password hashes and verifies passwords with argon2id and normalises
-// usernames.
+// Package password hashes and verifies passwords with argon2id, and normalises
+// usernames (NormalizeUsername) and vets new ones for look-alikes (CheckNewUsername).
 //
 // Hashes are PHC strings ($argon2id$v=19$m=...,t=...,p=...$salt$hash), so the
 // parameters travel with each hash and can be raised without a migration.
@@ -11,11 +11,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/secure/bidirule"
+	"golang.org/x/text/secure/precis"
+	"golang.org/x/text/unicode/bidi"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -140,25 +145,177 @@ func Dummy(p Params) string {
 // Username bounds, in characters after normalisation.
 const MaxUsernameRunes = 64
 
-// ErrBadUsername is returned for an empty, over-long or control-character username.
-var ErrBadUsername = fmt.Errorf("username: must be 1 to %d printable characters", MaxUsernameRunes)
+// ErrBadUsername is returned for every refused username, wrapped together with one of
+// the reasons below, so errors.Is(err, ErrBadUsername) and errors.Is(err, reason) both
+// hold. err.Error() reads "invalid username: <reason>" and never contains the input,
+// so it can go back to the client as is.
+var ErrBadUsername = errors.New("invalid username")
 
-// NormalizeUsername returns the canonical form used as the login key: Unicode NFC,
-// surrounding white space removed, lower-cased. The same function runs at creation and
-// at login, so "Alice", " alice " and a decomposed "alicé" all name one account.
+// Reasons a username is refused.
+var (
+	// ErrUsernameLength: empty (after trimming white space) or over MaxUsernameRunes.
+	ErrUsernameLength = fmt.Errorf("must be 1 to %d characters", MaxUsernameRunes)
+	// ErrUsernameDisallowed: a code point the PRECIS IdentifierClass refuses (inner
+	// spaces, symbols and emoji, punctuation outside ASCII, controls, compatibility
+	// forms such as the ligature "ﬁ", unassigned code points) or invalid UTF-8.
+	ErrUsernameDisallowed = errors.New("has a character that usernames cannot contain")
+	// ErrUsernameInvisible: a default-ignorable code point (zero-width space and
+	// joiners, soft hyphen, variation selectors, Hangul fillers, ...), which renders
+	// as nothing and so makes a second name that looks like the first.
+	ErrUsernameInvisible = errors.New("has an invisible character")
+	// ErrUsernameDirection: the name has right-to-left characters but breaks the Bidi
+	// Rule (RFC 5893), so it could display in an order other than its logical one.
+	ErrUsernameDirection = errors.New("mixes right-to-left and left-to-right text in a way that can display ambiguously")
+	// ErrUsernameMixedScript: letters from scripts that UTS #39's Highly Restrictive
+	// level does not allow together (see CheckNewUsername).
+	ErrUsernameMixedScript = errors.New("mixes letters of different scripts")
+)
+
+func badUsername(reason error) error { return fmt.Errorf("%w: %w", ErrBadUsername, reason) }
+
+// usernameProfile is PRECIS UsernameCaseMapped (RFC 8265 §3.3) as
+// precis.UsernameCaseMapped builds it (width mapping, lower-casing, NFC, the
+// IdentifierClass) with two differences, both towards the RFC's text:
+//
+//   - lower-casing applies Unicode toLowerCase's Final_Sigma rule, which RFC 8265
+//     names and x/text leaves off: without it "ΔΗΜΉΤΡΗΣ" would map to "δημήτρησ" and
+//     not name the account "Δημήτρης";
+//   - the Bidi Rule is left to NormalizeUsername, which applies it only to names with
+//     right-to-left characters, as RFC 8265 §3.3.2 says. x/text applies it to every
+//     non-ASCII string (golang/go#17383), which refuses "josé_" but not "jose_".
+var usernameProfile = precis.NewIdentifier(
+	precis.FoldWidth, precis.LowerCase(cases.HandleFinalSigma(true)), precis.Norm(norm.NFC))
+
+// NormalizeUsername returns the canonical form of a username, the account's key at
+// creation, at login and in the login throttle. The profile:
+//
+//  1. surrounding white space is removed;
+//  2. PRECIS UsernameCaseMapped (RFC 8265 §3.3) is enforced: fullwidth and halfwidth
+//     forms map to their ordinary ones, letters to lower case (with Final_Sigma), the
+//     result to NFC; every code point must be in the IdentifierClass (RFC 8264 §4.2):
+//     letters, digits and printable ASCII, so inner spaces, symbols, controls,
+//     invisible characters and compatibility forms are refused rather than dropped
+//     or mapped; and a name with right-to-left characters must meet the Bidi Rule
+//     (RFC 5893);
+//  3. the result has 1 to MaxUsernameRunes characters.
+//
+// So "Alice", " alice ", "ＡＬＩＣＥ" and a decomposed "alicé" all name one account,
+// and a zero-width space cannot make a second "alice". Errors wrap ErrBadUsername
+// and a reason. Creating an account also needs CheckNewUsername.
 func NormalizeUsername(s string) (string, error) {
 	if len(s) > 4*MaxUsernameRunes+64 {
-		return "", ErrBadUsername
+		return "", badUsername(ErrUsernameLength)
 	}
-	n := strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
-	n = norm.NFC.String(n)
-	if n == "" || utf8.RuneCountInString(n) > MaxUsernameRunes || !utf8.ValidString(n) {
-		return "", ErrBadUsername
+	if !utf8.ValidString(s) {
+		return "", badUsername(ErrUsernameDisallowed)
 	}
-	for _, r := range n {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return "", ErrBadUsername
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", badUsername(ErrUsernameLength)
+	}
+	n, err := usernameProfile.String(s)
+	if err != nil {
+		if strings.IndexFunc(s, defaultIgnorable) >= 0 {
+			return "", badUsername(ErrUsernameInvisible)
 		}
+		return "", badUsername(ErrUsernameDisallowed)
+	}
+	if bidirule.DirectionString(n) == bidi.RightToLeft && !bidirule.ValidString(n) {
+		return "", badUsername(ErrUsernameDirection)
+	}
+	if utf8.RuneCountInString(n) > MaxUsernameRunes {
+		return "", badUsername(ErrUsernameLength)
 	}
 	return n, nil
+}
+
+// defaultIgnorable approximates Unicode's Default_Ignorable_Code_Point from above
+// (Go's unicode package has only its Other_ part): Other_Default_Ignorable_Code_Point,
+// format characters (Cf) and variation selectors. These render as nothing.
+func defaultIgnorable(r rune) bool {
+	return unicode.In(r, unicode.Other_Default_Ignorable_Code_Point, unicode.Cf, unicode.Variation_Selector)
+}
+
+// CheckNewUsername applies the rules for creating an account, on top of
+// NormalizeUsername's (which it runs, so s may be raw or already normalised):
+//
+//   - no default-ignorable code point at all. PRECIS refuses most of them, but lets a
+//     zero-width joiner or non-joiner through where it affects shaping (after a
+//     virama, between joining Arabic letters); invisible all the same, they are
+//     refused at creation;
+//   - the letters come from one script, or from one of the combinations UTS #39's
+//     Highly Restrictive level allows: Latin + Han + Hiragana + Katakana (Japanese),
+//     Latin + Han + Hangul (Korean), Latin + Han + Bopomofo (Chinese). Characters of
+//     the Common and Inherited scripts (digits, ASCII punctuation, combining marks)
+//     go with any script. The script is Unicode's Script property (Go's
+//     unicode.Scripts); Script_Extensions, which UTS #39 uses, is not in the
+//     standard library, and the characters it would add are Common or Inherited
+//     here or refused by PRECIS.
+//
+// So "hаnk" with a Cyrillic а is refused beside "hank", while "Δημήτρης", "たなか",
+// "田中タロウ", "김민수" and "tanaka田中" are accepted. Login does not apply these
+// rules: a policy added later must not lock existing accounts out. Names made of
+// one script that look like another ("асе" in Cyrillic for "ace") pass: catching
+// them needs UTS #39's confusable skeletons.
+func CheckNewUsername(s string) error {
+	n, err := NormalizeUsername(s)
+	if err != nil {
+		return err
+	}
+	if strings.IndexFunc(n, defaultIgnorable) >= 0 {
+		return badUsername(ErrUsernameInvisible)
+	}
+	if !singleScript(n) {
+		return badUsername(ErrUsernameMixedScript)
+	}
+	return nil
+}
+
+// scriptSets are the script combinations, beyond a single script, that UTS #39 §5.2
+// Highly Restrictive allows.
+var scriptSets = [][]*unicode.RangeTable{
+	{unicode.Latin, unicode.Han, unicode.Hiragana, unicode.Katakana},
+	{unicode.Latin, unicode.Han, unicode.Hangul},
+	{unicode.Latin, unicode.Han, unicode.Bopomofo},
+}
+
+// singleScript reports whether the scripts of s's characters, Common and Inherited
+// aside, are one script or within one of scriptSets.
+func singleScript(s string) bool {
+	var seen []*unicode.RangeTable
+	for _, r := range s {
+		t := scriptOf(r)
+		if t != nil && !slices.Contains(seen, t) {
+			seen = append(seen, t)
+		}
+	}
+	if len(seen) <= 1 {
+		return true
+	}
+	for _, set := range scriptSets {
+		if !slices.ContainsFunc(seen, func(t *unicode.RangeTable) bool { return !slices.Contains(set, t) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// scriptOf is the script of r, or nil for Common, Inherited and unassigned code
+// points. Scripts are disjoint, so the map's order does not matter.
+func scriptOf(r rune) *unicode.RangeTable {
+	if r < utf8.RuneSelf {
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' {
+			return unicode.Latin
+		}
+		return nil
+	}
+	if unicode.In(r, unicode.Common, unicode.Inherited) {
+		return nil
+	}
+	for _, t := range unicode.Scripts {
+		if unicode.Is(t, r) {
+			return t
+		}
+	}
+	return nil
 }

@@ -123,31 +123,3 @@ func TestDummyCostsWhatARealHashCosts(t *testing.T) {
 		t.Fatal("the dummy hash matched an empty password")
 	}
 }
-
-func TestNormalizeUsername(t *testing.T) {
-	tests := []struct {
-		name, in, want string
-		wantErr        bool
-	}{
-		{"lower case is kept", "alice", "alice", false},
-		{"upper case is folded", "ALICE", "alice", false},
-		{"surrounding spaces are trimmed", "  alice\t", "alice", false},
-		{"decomposed é equals composed é", "alic\u0065\u0301", "alic\u00e9", false},
-		{"composed é stays composed", "alic\u00e9", "alic\u00e9", false},
-		{"an email is a name", "Alice@Example.com", "alice@example.com", false},
-		{"empty is refused", "", "", true},
-		{"only spaces is refused", "   ", "", true},
-		{"a control character is refused", "ali\x00ce", "", true},
-		{"invalid UTF-8 is refused", "ali\xffce", "", true},
-		{"65 characters are refused", strings.Repeat("a", 65), "", true},
-		{"64 characters are accepted", strings.Repeat("a", 64), strings.Repeat("a", 64), false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := NormalizeUsername(tc.in)
-			if (err != nil) != tc.wantErr || got != tc.want {
-				t.Fatalf("NormalizeUsername(%q) = %q, %v; want %q (error %v)", tc.in, got, err, tc.want, tc.wantErr)
-			}
-		})
-	}
-}
