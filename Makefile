@@ -81,6 +81,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeRequest$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/api
 	$(GO) test -run='^$$' -fuzz='^FuzzCookieValue$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/api
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRefreshToken$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/session
+	$(GO) test -run='^$$' -fuzz='^FuzzNormalizeUsername$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/password
 
 $(SAM_STAMP):
 	[[ -x $(SAM_VENV)/bin/pip ]] || $(PYTHON) -m venv $(SAM_VENV)

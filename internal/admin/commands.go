@@ -81,6 +81,10 @@ func (c *cli) userCreate(ctx context.Context, o *options, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Service.CreateUser checks this too; here it comes before the password prompt.
+	if err := password.CheckNewUsername(name); err != nil {
+		return &usageError{msg: err.Error()}
+	}
 	scope, err := normalizeScope(o.scope)
 	if err != nil {
 		return err
@@ -339,7 +343,7 @@ func (c *cli) userExists(ctx context.Context, name string) (bool, error) {
 func normalizeName(arg string) (string, error) {
 	name, err := password.NormalizeUsername(arg)
 	if err != nil {
-		return "", &usageError{msg: fmt.Sprintf("bad username %q: must be 1 to %d printable characters", arg, password.MaxUsernameRunes)}
+		return "", &usageError{msg: err.Error()}
 	}
 	return name, nil
 }

@@ -26,7 +26,8 @@ func NewUserID() (string, error) {
 	return "usr_" + base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-// CreateUser opens an account: the username is normalised (password.NormalizeUsername),
+// CreateUser opens an account: the username is normalised (password.NormalizeUsername)
+// and checked as a new name (password.CheckNewUsername),
 // the password checked and hashed with the service's argon2id parameters, and the login
 // and token records written together. It fails with ErrExists if the name is taken.
 // Every account is created here: sessionctl, the local server, the tests and the
@@ -34,6 +35,11 @@ func NewUserID() (string, error) {
 func (s *Service) CreateUser(ctx context.Context, username, pw, scope string) (*Login, error) {
 	name, err := password.NormalizeUsername(username)
 	if err != nil {
+		return nil, err
+	}
+	// Stricter than login: no invisible characters, one script, so no new account
+	// renders like an existing one.
+	if err := password.CheckNewUsername(name); err != nil {
 		return nil, err
 	}
 	hash, err := s.hashPassword(pw)
