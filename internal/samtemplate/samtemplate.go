@@ -3,9 +3,10 @@
 // from the one file that is deployed instead of restating them in Go.
 //
 // CloudFormation short-form functions (!Ref, !GetAtt, !Sub, !If, ...) and their long
-// forms ({"Ref": ...}, {"Fn::Sub": ...}) are kept as opaque values: nothing here
-// evaluates them, except a !Ref to a template parameter, which resolves to the
-// parameter's default where an accessor says so.
+// forms ({"Ref": ...}, {"Fn::Sub": ...}) are kept as opaque values. Env resolves a !Ref
+// to a template parameter to its default; the accessors that take a Deployment
+// (FunctionEnvironment, FunctionPolicy) resolve !Ref, !GetAtt, !Sub and !Join as
+// CloudFormation would for that deployment, and refuse what they cannot.
 package samtemplate
 
 import (
