@@ -56,8 +56,9 @@ var parameterValues = map[string]struct {
 	typ   string // the SSM parameter type
 	value func(keyMaterial) string
 }{
-	"SigningKeyParameterName": {"SecureString", func(m keyMaterial) string { return string(m.pem) }},
-	"PublicKeysParameterName": {"String", func(m keyMaterial) string { return string(m.jwks) }},
+	"SigningKeyParameterName": {"SecureString", func(m keyMaterial) string { return m.env["SIGNING_KEY"] }},
+	"PublicKeysParameterName": {"String", func(m keyMaterial) string { return m.env["PUBLIC_KEYS"] }},
+	"RefreshKeyParameterName": {"SecureString", func(m keyMaterial) string { return m.env["REFRESH_KEY"] }},
 }
 
 // unreachableGrants are the grants that no step can reach with the template's
@@ -74,23 +75,24 @@ var unreachableGrants = map[grantKey]string{
 // grantKey names one action pattern a function's policy grants.
 type grantKey struct{ function, action string }
 
-// keyMaterial is the key set the deployment's SSM parameters hold.
+// keyMaterial is what the deployment's SSM parameters hold (keys.Material, as
+// `sessionctl keys init` stores it), by the plain variable names.
 type keyMaterial struct {
-	pem  []byte // the PEM key set (private)
-	jwks []byte // its public JWKS document
+	env  map[string]string
+	jwks []byte // the public JWKS document
 }
 
 func newKeyMaterial(t *testing.T) keyMaterial {
 	t.Helper()
-	pem, err := keys.Generate(keys.EdDSA)
+	m, err := keys.NewMaterial(keys.EdDSA, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := keys.Parse(pem)
+	env, err := m.Env()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return keyMaterial{pem: pem, jwks: set.JWKS()}
+	return keyMaterial{env: env, jwks: []byte(env["PUBLIC_KEYS"])}
 }
 
 func TestDeployedShape(t *testing.T) {

@@ -123,7 +123,11 @@ func TestFunctionsTemplateAndFoldersAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 	var inTemplate, inApp, inFolders []string
-	for _, f := range tmpl.Functions() {
+	fs, err := tmpl.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
 		inTemplate = append(inTemplate, strings.TrimPrefix(f.CodeURI, "functions/"))
 	}
 	for _, f := range Functions {

@@ -289,33 +289,15 @@ func (t *Template) Env() map[string]string {
 	return env
 }
 
-// Function is one AWS::Serverless::Function resource.
-type Function struct {
-	// ID is the logical ID ("LoginFunction").
-	ID string
-	// CodeURI is its CodeUri, slash-separated ("functions/login").
-	CodeURI string
-}
-
-// Functions returns every AWS::Serverless::Function, sorted by logical ID.
-func (t *Template) Functions() []Function {
-	var fs []Function
-	for id, r := range t.resources() {
-		if get(r, "Type") != "AWS::Serverless::Function" {
-			continue
-		}
-		uri, _ := str(get(r, "Properties", "CodeUri"))
-		fs = append(fs, Function{ID: id, CodeURI: path.Clean(filepath.ToSlash(uri))})
-	}
-	sort.Slice(fs, func(i, j int) bool { return fs[i].ID < fs[j].ID })
-	return fs
-}
-
 // FunctionEnv returns the environment CloudFormation gives the function whose CodeUri
 // is functions/<name>: Globals merged with the function's own variables (the function
 // wins), values resolved as Env resolves them. It is nil if there is no such function.
 func (t *Template) FunctionEnv(name string) map[string]string {
-	for _, f := range t.Functions() {
+	fs, err := t.Functions()
+	if err != nil {
+		return nil
+	}
+	for _, f := range fs {
 		if f.CodeURI != "functions/"+name {
 			continue
 		}

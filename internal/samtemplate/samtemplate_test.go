@@ -354,7 +354,11 @@ func TestLocalEnvJSONNamesOnlyDeclaredVariables(t *testing.T) {
 	}
 	tpl := loadReal(t)
 	declared := map[string]string{}
-	for _, f := range tpl.Functions() {
+	fs, err := tpl.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs {
 		for name, v := range tpl.FunctionEnv(strings.TrimPrefix(f.CodeURI, "functions/")) {
 			declared[name] = v
 		}
