@@ -26,6 +26,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/session"
@@ -508,14 +509,20 @@ func badRequest(msg string) error {
 	return &requestError{http.StatusBadRequest, "invalid_request", msg}
 }
 
-// serve runs fn with a deadline short of the Lambda's, so a slow DynamoDB still gets
-// a 503 answer rather than a timeout, recovers panics, and maps errors to responses.
+// handlerReserve is the part of the Lambda's remaining time kept for answering.
+const handlerReserve = 500 * time.Millisecond
+
+// serve runs fn with at most config.StorageTimeout, and never past a point short of
+// the Lambda's deadline, so a slow DynamoDB gets a 503 in time for the client's retry
+// to land inside the refresh grace window (see config.MinReuseGrace). It recovers
+// panics and maps errors to responses.
 func (h *Handlers) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest, fn func(context.Context) (events.APIGatewayV2HTTPResponse, error)) (resp events.APIGatewayV2HTTPResponse, _ error) {
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-500*time.Millisecond))
-		defer cancel()
+	deadline := time.Now().Add(config.StorageTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-handlerReserve).Before(deadline) {
+		deadline = dl.Add(-handlerReserve)
 	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.ErrorContext(ctx, "panic in handler", "route", req.RouteKey, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -549,7 +556,7 @@ func (h *Handlers) errorResponse(ctx context.Context, req events.APIGatewayV2HTT
 	case errors.Is(err, session.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		h.log.ErrorContext(ctx, "storage unavailable", "route", req.RouteKey, "err", err)
 		resp := errorBody(http.StatusServiceUnavailable, "temporarily_unavailable", "the service is temporarily unavailable; try again")
-		resp.Headers["Retry-After"] = "1"
+		resp.Headers["Retry-After"] = strconv.Itoa(int(config.RetryAfter / time.Second))
 		return resp
 	default:
 		h.log.ErrorContext(ctx, "internal error", "route", req.RouteKey, "err", err)

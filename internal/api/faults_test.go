@@ -173,3 +173,45 @@ func TestAFailedLoginStillAnswers401WhenItsFailureCannotBeRecorded(t *testing.T)
 	// password was wrong (only failures write).
 	wantError(t, resp, http.StatusUnauthorized, "invalid_credentials")
 }
+
+// A rotation whose answer is delayed past the handler's storage time has happened;
+// the client is told 503, Retry-After. Following that advice it retries the same
+// token, which is now the previous one: it must get the rotated token and keep its
+// session, not be taken for a thief.
+func TestAClientThatRetriesAfterA503AsToldKeepsItsSession(t *testing.T) {
+	t.Parallel()
+	h, u := newUser(t, nil)
+	tok := h.Login(t, u.Name, u.Password)
+	h.Clock.Advance(time.Minute)
+
+	clear := h.Net.Inject("UpdateItem", 1, testenv.CommitThenHang())
+	start := time.Now()
+	// The refresh function's Lambda timeout (template.yaml, Globals).
+	resp := testenv.CallTimeout(t, h.App.API.Refresh, testenv.RefreshReq(tok.RefreshToken), 10*time.Second)
+	took := time.Since(start)
+	clear()
+	want503(t, resp)
+	if resp.Headers["Retry-After"] != "1" {
+		t.Fatalf("Retry-After %q, want 1", resp.Headers["Retry-After"])
+	}
+	if gen := testenv.N(h.SessionItem(t, tok.SessionID), "gen"); gen != 1 {
+		t.Fatalf("gen %d: the delayed rotation did not happen, so this test shows nothing", gen)
+	}
+
+	// The client waits as told; the service's clock moves as far as the real one did.
+	h.Clock.Advance(took + time.Second)
+	code, next := h.Refresh(t, tok.RefreshToken)
+	if code != 200 {
+		t.Fatalf("the retry after %s got %d, want 200 with the rotated token", took+time.Second, code)
+	}
+	if h.Revoked(t, tok.SessionID) {
+		t.Fatal("the retry revoked the session as theft")
+	}
+	if !h.Allowed(t, next.AccessToken) {
+		t.Fatal("the retry's access token is denied")
+	}
+	// It holds the child the delayed rotation stored, so it refreshes on.
+	if _, again := h.Refresh(t, next.RefreshToken); again.RefreshToken == "" {
+		t.Fatal("the token the retry got does not refresh")
+	}
+}

@@ -318,3 +318,21 @@ func TestWarmFunctionsPickUpARotatedKeySetWithinTheReloadTime(t *testing.T) {
 		t.Fatalf("a failed reload is not retried after %s", keyReloadRetry)
 	}
 }
+
+func TestEveryFunctionHasTimeForItsStorageBudget(t *testing.T) {
+	tmpl, err := samtemplate.Parse(sessions.TemplateYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := tmpl.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A handler stops waiting for storage after config.StorageTimeout and keeps half a
+	// second to answer; a Lambda timeout shorter than that would cut the 503 off.
+	for _, f := range fs {
+		if got, need := time.Duration(f.Timeout)*time.Second, config.StorageTimeout+time.Second; got < need {
+			t.Errorf("%s: Timeout %s, want at least %s", f.ID, got, need)
+		}
+	}
+}

@@ -22,6 +22,21 @@ const (
 	DefaultRefreshReuseGrace = 10 * time.Second
 )
 
+// Time budget of a request that writes. A handler gives storage at most StorageTimeout
+// (and never more than the Lambda's deadline allows); when that runs out it answers 503
+// with Retry-After: RetryAfter. A client that follows that advice retries the same
+// refresh token at most StorageTimeout + RetryAfter after its first request, and must
+// then still be inside REFRESH_REUSE_GRACE, or its own retry would look like a replay
+// of an old token (theft). FromEnv refuses a grace window too short for that.
+const (
+	StorageTimeout = 3 * time.Second
+	RetryAfter     = time.Second
+	// retryMargin covers the client's round trips and clock reading.
+	retryMargin = time.Second
+	// MinReuseGrace is the shortest REFRESH_REUSE_GRACE the service accepts.
+	MinReuseGrace = StorageTimeout + RetryAfter + retryMargin
+)
+
 // Use is a set of settings a function reads.
 type Use uint
 
@@ -137,7 +152,11 @@ func FromEnv(getenv func(string) string, u Use) (Config, error) {
 			return def
 		}
 		if d < min || d > max {
-			errs = append(errs, fmt.Errorf("%s=%s is out of range [%s, %s]", name, d, min, max))
+			err := fmt.Errorf("%s=%s is out of range [%s, %s]", name, d, min, max)
+			if name == "REFRESH_REUSE_GRACE" && d < min {
+				err = fmt.Errorf("%w: a client that retries a refresh after a 503, as told (up to %s of storage time, then Retry-After %s), must still be inside the grace window, or its retry is taken for theft", err, StorageTimeout, RetryAfter)
+			}
+			errs = append(errs, err)
 		}
 		return d
 	}
@@ -150,7 +169,7 @@ func FromEnv(getenv func(string) string, u Use) (Config, error) {
 		AccessTokenTTL:       duration(UseAccessTTL, "ACCESS_TOKEN_TTL", DefaultAccessTokenTTL, time.Minute, 24*time.Hour),
 		RefreshTokenTTL:      duration(UseLifetimes, "REFRESH_TOKEN_TTL", DefaultRefreshTokenTTL, time.Minute, 365*24*time.Hour),
 		SessionMaxAge:        duration(UseLifetimes, "SESSION_MAX_AGE", DefaultSessionMaxAge, time.Minute, 365*24*time.Hour),
-		RefreshReuseGrace:    duration(UseReuseGrace, "REFRESH_REUSE_GRACE", DefaultRefreshReuseGrace, 0, time.Minute),
+		RefreshReuseGrace:    duration(UseReuseGrace, "REFRESH_REUSE_GRACE", DefaultRefreshReuseGrace, MinReuseGrace, time.Minute),
 		TokenVersionCacheTTL: duration(UseVersionCache, "TOKEN_VERSION_CACHE_TTL", 0, 0, 5*time.Minute),
 	}
 	if u&UseAccessTTL != 0 && u&UseLifetimes != 0 && c.AccessTokenTTL > c.RefreshTokenTTL {

@@ -34,11 +34,11 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestDurationsAreGoDurations(t *testing.T) {
-	c, err := FromEnv(env(map[string]string{"ACCESS_TOKEN_TTL": "5m", "REFRESH_REUSE_GRACE": "0s", "TOKEN_VERSION_CACHE_TTL": "30s"}), UseAll)
+	c, err := FromEnv(env(map[string]string{"ACCESS_TOKEN_TTL": "5m", "REFRESH_REUSE_GRACE": "5s", "TOKEN_VERSION_CACHE_TTL": "30s"}), UseAll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AccessTokenTTL != 5*time.Minute || c.RefreshReuseGrace != 0 || c.TokenVersionCacheTTL != 30*time.Second {
+	if c.AccessTokenTTL != 5*time.Minute || c.RefreshReuseGrace != 5*time.Second || c.TokenVersionCacheTTL != 30*time.Second {
 		t.Fatalf("got %+v", c)
 	}
 }
@@ -55,6 +55,8 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"a number without a unit", map[string]string{"ACCESS_TOKEN_TTL": "900"}, "ACCESS_TOKEN_TTL"},
 		{"a typo in a duration", map[string]string{"SESSION_MAX_AGE": "30d"}, "SESSION_MAX_AGE"},
 		{"a grace window over a minute", map[string]string{"REFRESH_REUSE_GRACE": "5m"}, "REFRESH_REUSE_GRACE"},
+		{"a grace window shorter than a 503 and its retry", map[string]string{"REFRESH_REUSE_GRACE": "4s"}, "its retry is taken for theft"},
+		{"no grace window at all", map[string]string{"REFRESH_REUSE_GRACE": "0s"}, "REFRESH_REUSE_GRACE=0s is out of range [5s, 1m0s]"},
 		{"a negative lifetime", map[string]string{"REFRESH_TOKEN_TTL": "-1h"}, "REFRESH_TOKEN_TTL"},
 		{"an access token outliving the idle lifetime", map[string]string{"ACCESS_TOKEN_TTL": "2h", "REFRESH_TOKEN_TTL": "1h"}, "must not exceed REFRESH_TOKEN_TTL"},
 		{"an idle lifetime beyond the absolute one", map[string]string{"REFRESH_TOKEN_TTL": "800h"}, "must not exceed SESSION_MAX_AGE"},

@@ -220,6 +220,22 @@ func LoseResponse() Fault {
 	}
 }
 
+// CommitThenHang lets the request reach DynamoDB Local (its write happens) and then
+// withholds the answer until the request's context ends, as a response that is
+// delayed past the caller's deadline would.
+func CommitThenHang() Fault {
+	return func(req *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+		resp, err := next(req)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		<-req.Context().Done()
+		return nil, req.Context().Err()
+	}
+}
+
 // Unprocessed lets a BatchGetItem reach DynamoDB Local, then rewrites the answer so
 // that every requested key comes back in UnprocessedKeys and nothing in Responses,
 // as DynamoDB does under throttling or when a response would be too large.
