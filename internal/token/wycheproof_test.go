@@ -1,7 +1,7 @@
 package token_test
 
-// Project Wycheproof vectors (github.com/C2SP/wycheproof @dac1dd4, Apache-2.0), read
-// from ../shared/testvectors/wycheproof/ next to the module root. Catalogue section 4.1.
+// Project Wycheproof vectors (github.com/C2SP/wycheproof @dac1dd4, testvectors_v1/,
+// Apache-2.0), committed unchanged under testdata/wycheproof/ (see its README.md).
 
 import (
 	"crypto/ecdsa"
@@ -26,18 +26,12 @@ import (
 	"github.com/example/sessions/internal/keys"
 )
 
-func wycheproofDir(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(moduleRoot(t), "..", "shared", "testvectors", "wycheproof")
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		t.Fatalf("Wycheproof vectors are missing: want the folder %s (../shared/testvectors/wycheproof next to the module root): %v", dir, err)
-	}
-	return dir
-}
+// wycheproofDir holds the vectors; go test runs in the package directory.
+const wycheproofDir = "testdata/wycheproof"
 
 func loadVectors(t *testing.T, name string, v any) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(wycheproofDir(t), name))
+	b, err := os.ReadFile(filepath.Join(wycheproofDir, name))
 	if err != nil {
 		t.Fatalf("reading Wycheproof file %s: %v", name, err)
 	}
