@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -166,14 +167,46 @@ func mustAllow(t testing.TB, v *token.Verifier, tok string) *token.Claims {
 	return c
 }
 
-func mustDeny(t testing.TB, v *token.Verifier, tok string) error {
+// reasons are the refusal reasons a test pins: the token package's own and golang-jwt's
+// specific sentinels (not its umbrella jwt.ErrTokenInvalidClaims, which wraps several).
+var reasons = []error{
+	token.ErrTooLong, token.ErrMalformed, token.ErrNotUTF8, token.ErrDuplicateMember,
+	token.ErrCaseVariantMember, token.ErrNumericDate, token.ErrCrit, token.ErrType,
+	token.ErrUnknownKey, token.ErrAlgorithm, token.ErrRequiredClaim,
+	jwt.ErrTokenMalformed, jwt.ErrTokenUnverifiable, jwt.ErrTokenSignatureInvalid,
+	jwt.ErrTokenRequiredClaimMissing, jwt.ErrTokenExpired, jwt.ErrTokenNotValidYet,
+	jwt.ErrTokenUsedBeforeIssued, jwt.ErrTokenInvalidIssuer, jwt.ErrTokenInvalidAudience,
+	jwt.ErrTokenInvalidSubject, jwt.ErrTokenInvalidId,
+}
+
+// reasonsOf lists the reasons err wraps, in the order of reasons.
+func reasonsOf(err error) []error {
+	var out []error
+	for _, r := range reasons {
+		if errors.Is(err, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// mustDeny asserts that Verify refuses tok for the one reason why, and no other: a
+// refusal test that only saw "refused" would pass a verifier that refuses for the
+// wrong reason, or for none of its own (golang-jwt catching what our check missed).
+func mustDeny(t testing.TB, v *token.Verifier, tok string, why error) error {
 	t.Helper()
+	if !slices.Contains(reasons, why) {
+		t.Fatalf("mustDeny needs one of the pinned reasons, not %v", why)
+	}
 	c, err := v.Verify(tok)
 	if err == nil || c != nil {
-		t.Fatalf("Verify accepted a token it must refuse (claims %+v)\n%.300s", c, tok)
+		t.Fatalf("Verify accepted a token it must refuse for %q (claims %+v)\n%.300s", why, c, tok)
 	}
 	if !errors.Is(err, token.ErrInvalid) {
 		t.Errorf("error %q does not wrap token.ErrInvalid", err)
+	}
+	if got := reasonsOf(err); len(got) != 1 || got[0] != why {
+		t.Errorf("refused with %q, reasons %q; want only %q", err, got, why)
 	}
 	return err
 }
