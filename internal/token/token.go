@@ -50,8 +50,9 @@ type Claims struct {
 // and the authorizer logs the message.
 var ErrInvalid = errors.New("token: invalid")
 
-// The refusal reasons Verify decides itself, checked in this order, before the
-// signature (all but ErrRequiredClaim).
+// The refusal reasons Verify decides itself. All but ErrRequiredClaim are decided
+// before golang-jwt parses the token or checks its signature, so a forgery can be
+// refused for one of them rather than for its signature.
 var (
 	// ErrTooLong: the token is longer than MaxLength.
 	ErrTooLong = fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxLength)
@@ -110,6 +111,7 @@ type jwtError struct {
 func (e *jwtError) Error() string   { return e.msg }
 func (e *jwtError) Unwrap() []error { return []error{ErrInvalid, e.cause} }
 
+// fromJWT wraps a refusal by golang-jwt (see jwtError).
 func fromJWT(err error) error {
 	msg := ErrInvalid.Error()
 	sep := ": "

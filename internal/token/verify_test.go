@@ -680,6 +680,50 @@ func TestVerifyRefusesCaseVariantNames(t *testing.T) {
 	})
 }
 
+// Names and values may be spelled with JSON escapes; the verifier reads them as
+// encoding/json (and so golang-jwt) does, so an escape neither hides a member from our
+// checks nor makes a good token fail.
+func TestVerifyReadsJSONEscapes(t *testing.T) {
+	ks := ourSet(t, keys.EdDSA)
+	k := ks.Signing()
+	v := verifierAt(ks, t0)
+	c := goodClaims(t0)
+	hdr := func(members string) string { return `{"kid":"` + k.ID + `",` + members + `}` }
+	payJSON := string(mustJSON(t, c))
+	pay := func(from, to string) string {
+		if !strings.Contains(payJSON, from) {
+			t.Fatalf("no %s in %s", from, payJSON)
+		}
+		return strings.Replace(payJSON, from, to, 1)
+	}
+	good := hdr(`"alg":"EdDSA","typ":"at+jwt"`)
+	tests := []struct {
+		name, hdr, payload string
+		why                error // nil: accepted
+	}{
+		{"alg and typ values spelled with escapes are accepted", hdr(`"alg":"Ed\u0044SA","typ":"at\u002bjwt"`), payJSON, nil},
+		{"a header member name spelled with an escape is read as that name", hdr(`"\u0061lg":"EdDSA","typ":"at+jwt"`), payJSON, nil},
+		{"a claim name spelled with an escape is read as that name", good, pay(`"sub":`, `"s\u0075b":`), nil},
+		{"a case variant spelled with an escape is refused", hdr(`"alg":"EdDSA","t\u0059p":"at+jwt"`), payJSON, token.ErrCaseVariantMember},
+		{"a claim case variant spelled with an escape is refused", good, pay(`"exp":`, `"\u0045xp":`), token.ErrCaseVariantMember},
+		{"a member repeated under an escaped spelling is refused", hdr(`"alg":"EdDSA","typ":"JWT","t\u0079p":"at+jwt"`), payJSON, token.ErrDuplicateMember},
+		{"a header value with an invalid escape is refused", hdr(`"alg":"EdDSA","typ":"at\q"`), payJSON, token.ErrMalformed},
+		{"a member name with an invalid escape is refused", hdr(`"alg":"EdDSA","typ":"at+jwt","\q":1`), payJSON, token.ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := signRaw(t, k.Alg, k.Private, tt.hdr, tt.payload)
+			if tt.why != nil {
+				mustDeny(t, v, tok, tt.why)
+				return
+			}
+			if got := mustAllow(t, v, tok); got.Subject != "user-1" {
+				t.Fatalf("sub %q, want user-1", got.Subject)
+			}
+		})
+	}
+}
+
 // What Verify says is logged by the authorizer, so it must never quote the token: the
 // attacker chooses every byte of it.
 func TestVerifyErrorsNeverQuoteTheToken(t *testing.T) {
