@@ -29,8 +29,9 @@ func fuzzKeySet(tb testing.TB) *keys.Set {
 	return keySet(tb, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
-// FuzzVerify: Verify never panics, and whatever it accepts is a complete access token
-// for this issuer and audience, live at the verifier's clock.
+// FuzzVerify: Verify never panics; every refusal names a pinned reason; whatever it
+// accepts is a complete access token for this issuer and audience, live at the
+// verifier's clock, whose claims a case-sensitive JSON reader reads the same.
 func FuzzVerify(f *testing.F) {
 	ks := fuzzKeySet(f)
 	k := ks.Signing()
@@ -56,6 +57,8 @@ func FuzzVerify(f *testing.F) {
 		signAs(f, k, with(hdr, "typ", "JWT"), claims),
 		signAs(f, k, with(hdr, "crit", []string{"x-unknown"}), claims),
 		signRaw(f, k.Alg, k.Private, hdrJSON, payBase+`,"exp":1,"EXP":9999999999}`),
+		signRaw(f, k.Alg, k.Private, hdrJSON, payBase+`,"Exp":9999999999}`),
+		signRaw(f, k.Alg, k.Private, hdrJSON, strings.Replace(payBase, `"sub"`, `"\u017fub"`, 1)+`,"exp":9999999999}`),
 		signRaw(f, k.Alg, k.Private, hdrJSON, `[`+payBase+`}]`),
 		signRaw(f, k.Alg, k.Private, hdrJSON, strings.Replace(payBase, "user-1", "user-1\xff", 1)+`,"exp":9999999999}`),
 		// Forged or malformed.
@@ -87,6 +90,9 @@ func FuzzVerify(f *testing.F) {
 			if !errors.Is(err, token.ErrInvalid) {
 				t.Fatalf("error %q does not wrap ErrInvalid", err)
 			}
+			if len(reasonsOf(err)) == 0 {
+				t.Fatalf("error %q names no reason", err)
+			}
 			return
 		}
 		if c == nil {
@@ -104,7 +110,15 @@ func FuzzVerify(f *testing.F) {
 		case c.ExpiresAt == nil || !t0.Before(c.ExpiresAt.Add(token.Leeway)):
 			t.Fatalf("accepted exp %v at %v", c.ExpiresAt, t0)
 		}
-		hseg, _, _ := strings.Cut(raw, ".")
+		hseg, rest, _ := strings.Cut(raw, ".")
+		pseg, _, _ := strings.Cut(rest, ".")
+		var m map[string]any // map keys match exactly, unlike struct fields
+		if err := json.Unmarshal(decodeSeg(t, pseg), &m); err != nil {
+			t.Fatalf("accepted a payload that is not a JSON object: %v", err)
+		}
+		if m["sub"] != c.Subject || m["sid"] != c.SID || m["jti"] != c.ID || m["iss"] != c.Issuer || m["exp"] == nil || m["ver"] == nil {
+			t.Fatalf("a case-sensitive reader reads other claims: %v, Verify read %+v", m, c)
+		}
 		var gotHdr map[string]any
 		if err := json.Unmarshal(decodeSeg(t, hseg), &gotHdr); err != nil {
 			t.Fatalf("accepted a header that is not JSON: %v", err)

@@ -5,9 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -168,14 +167,46 @@ func mustAllow(t testing.TB, v *token.Verifier, tok string) *token.Claims {
 	return c
 }
 
-func mustDeny(t testing.TB, v *token.Verifier, tok string) error {
+// reasons are the refusal reasons a test pins: the token package's own and golang-jwt's
+// specific sentinels (not its umbrella jwt.ErrTokenInvalidClaims, which wraps several).
+var reasons = []error{
+	token.ErrTooLong, token.ErrMalformed, token.ErrNotUTF8, token.ErrDuplicateMember,
+	token.ErrCaseVariantMember, token.ErrNumericDate, token.ErrCrit, token.ErrType,
+	token.ErrUnknownKey, token.ErrAlgorithm, token.ErrRequiredClaim,
+	jwt.ErrTokenMalformed, jwt.ErrTokenUnverifiable, jwt.ErrTokenSignatureInvalid,
+	jwt.ErrTokenRequiredClaimMissing, jwt.ErrTokenExpired, jwt.ErrTokenNotValidYet,
+	jwt.ErrTokenUsedBeforeIssued, jwt.ErrTokenInvalidIssuer, jwt.ErrTokenInvalidAudience,
+	jwt.ErrTokenInvalidSubject, jwt.ErrTokenInvalidId,
+}
+
+// reasonsOf lists the reasons err wraps, in the order of reasons.
+func reasonsOf(err error) []error {
+	var out []error
+	for _, r := range reasons {
+		if errors.Is(err, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// mustDeny asserts that Verify refuses tok for the one reason why, and no other: a
+// refusal test that only saw "refused" would pass a verifier that refuses for the
+// wrong reason, or for none of its own (golang-jwt catching what our check missed).
+func mustDeny(t testing.TB, v *token.Verifier, tok string, why error) error {
 	t.Helper()
+	if !slices.Contains(reasons, why) {
+		t.Fatalf("mustDeny needs one of the pinned reasons, not %v", why)
+	}
 	c, err := v.Verify(tok)
 	if err == nil || c != nil {
-		t.Fatalf("Verify accepted a token it must refuse (claims %+v)\n%.300s", c, tok)
+		t.Fatalf("Verify accepted a token it must refuse for %q (claims %+v)\n%.300s", why, c, tok)
 	}
 	if !errors.Is(err, token.ErrInvalid) {
 		t.Errorf("error %q does not wrap token.ErrInvalid", err)
+	}
+	if got := reasonsOf(err); len(got) != 1 || got[0] != why {
+		t.Errorf("refused with %q, reasons %q; want only %q", err, got, why)
 	}
 	return err
 }
@@ -193,25 +224,6 @@ func heapPerCall(f func()) (bytesPerCall uint64, allocsPerCall float64) {
 	}
 	runtime.ReadMemStats(&after)
 	return (after.TotalAlloc - before.TotalAlloc) / n, allocsPerCall
-}
-
-// moduleRoot walks up from the package directory to the folder holding go.mod.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod found above the test's working directory")
-		}
-		dir = parent
-	}
 }
 
 // segments splits a compact token; the tests only call it on well-formed tokens.

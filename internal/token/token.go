@@ -40,8 +40,89 @@ type Claims struct {
 	Scope string `json:"scope,omitempty"`
 }
 
-// ErrInvalid wraps every reason a token is refused; callers deny on any error.
+// ErrInvalid is wrapped by every error Verify returns; callers deny on any error.
+//
+// Each error also wraps the reason it was refused, so callers and tests can tell why
+// with errors.Is: one of the Err* reasons below for the checks this package makes
+// itself, or golang-jwt's sentinels (jwt.ErrTokenSignatureInvalid, jwt.ErrTokenExpired,
+// jwt.ErrTokenInvalidAudience, ...) for the checks golang-jwt makes. Every reason below
+// wraps ErrInvalid. No error message quotes the token: an attacker chooses its bytes,
+// and the authorizer logs the message.
 var ErrInvalid = errors.New("token: invalid")
+
+// The refusal reasons Verify decides itself. All but ErrRequiredClaim are decided
+// before golang-jwt parses the token or checks its signature, so a forgery can be
+// refused for one of them rather than for its signature.
+var (
+	// ErrTooLong: the token is longer than MaxLength.
+	ErrTooLong = fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxLength)
+	// ErrMalformed: not a compact JWS of canonical base64url segments whose header and
+	// payload are each a single JSON object.
+	ErrMalformed = fmt.Errorf("%w: malformed", ErrInvalid)
+	// ErrNotUTF8: the header or payload is not valid UTF-8 (RFC 8725 §3.7).
+	ErrNotUTF8 = fmt.Errorf("%w: not UTF-8", ErrInvalid)
+	// ErrDuplicateMember: a member name of the header or payload repeats, compared
+	// case-insensitively as encoding/json matches them.
+	ErrDuplicateMember = fmt.Errorf("%w: a member name repeats", ErrInvalid)
+	// ErrCaseVariantMember: a member is named like one the verifier reads but in
+	// other case ("Exp", "ALG"). encoding/json would read it as that member; a
+	// case-sensitive reader of the same token would not.
+	ErrCaseVariantMember = fmt.Errorf("%w: a member name differs in case from a registered one", ErrInvalid)
+	// ErrNumericDate: exp, nbf or iat is not a JSON number (RFC 7519 §2).
+	ErrNumericDate = fmt.Errorf("%w: a NumericDate claim is not a JSON number", ErrInvalid)
+	// ErrCrit: the header has a crit member; we understand no extension (RFC 7515 §4.1.11).
+	ErrCrit = fmt.Errorf("%w: crit header present", ErrInvalid)
+	// ErrType: the typ header is not at+jwt (RFC 9068 §2.1).
+	ErrType = fmt.Errorf("%w: typ is not %s", ErrInvalid, Type)
+	// ErrUnknownKey: the kid header is missing, not a string or names no key of the set.
+	ErrUnknownKey = fmt.Errorf("%w: unknown kid", ErrInvalid)
+	// ErrAlgorithm: the alg header is not the one algorithm pinned to the kid's key.
+	ErrAlgorithm = fmt.Errorf("%w: alg is not the one pinned to this kid", ErrInvalid)
+	// ErrRequiredClaim: a verified token lacks sub, sid or jti (or has them empty), or
+	// lacks a non-negative ver. Checked after golang-jwt's checks.
+	ErrRequiredClaim = fmt.Errorf("%w: a required claim is missing or empty", ErrInvalid)
+)
+
+// jwtReasons are golang-jwt's sentinels, in the order a refusal's message names them.
+var jwtReasons = []error{
+	jwt.ErrTokenMalformed,
+	jwt.ErrTokenUnverifiable,
+	jwt.ErrTokenSignatureInvalid,
+	jwt.ErrTokenInvalidClaims,
+	jwt.ErrTokenRequiredClaimMissing,
+	jwt.ErrTokenExpired,
+	jwt.ErrTokenNotValidYet,
+	jwt.ErrTokenUsedBeforeIssued,
+	jwt.ErrTokenInvalidIssuer,
+	jwt.ErrTokenInvalidAudience,
+	jwt.ErrTokenInvalidSubject,
+	jwt.ErrTokenInvalidId,
+}
+
+// jwtError is a refusal by golang-jwt. It unwraps to ErrInvalid and to golang-jwt's
+// whole error, so errors.Is finds every golang-jwt sentinel, but its message names only
+// those sentinels: golang-jwt's own messages wrap encoding/json's, which quote the
+// token (a number literal, a character).
+type jwtError struct {
+	cause error
+	msg   string
+}
+
+func (e *jwtError) Error() string   { return e.msg }
+func (e *jwtError) Unwrap() []error { return []error{ErrInvalid, e.cause} }
+
+// fromJWT wraps a refusal by golang-jwt (see jwtError).
+func fromJWT(err error) error {
+	msg := ErrInvalid.Error()
+	sep := ": "
+	for _, r := range jwtReasons {
+		if errors.Is(err, r) {
+			msg += sep + r.Error()
+			sep = ", "
+		}
+	}
+	return &jwtError{cause: err, msg: msg}
+}
 
 // Minter signs access tokens with the signing key of the current key set.
 type Minter struct {
@@ -109,125 +190,181 @@ func NewVerifier(ks keys.Source, issuer, audience string, now func() time.Time) 
 	}
 }
 
+// Details of ErrMalformed, made once so a refusal of junk allocates nothing.
+var (
+	errAlphabet  = fmt.Errorf("%w: a character outside base64url and '.'", ErrMalformed)
+	errSegments  = fmt.Errorf("%w: not three non-empty segments", ErrMalformed)
+	errHdrBase64 = fmt.Errorf("%w: header is not canonical base64url", ErrMalformed)
+	errPayBase64 = fmt.Errorf("%w: payload is not canonical base64url", ErrMalformed)
+	errNotObject = fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	errBadObject = fmt.Errorf("%w: malformed JSON object", ErrMalformed)
+	errTrailing  = fmt.Errorf("%w: data after the JSON object", ErrMalformed)
+	errBadString = fmt.Errorf("%w: malformed JSON string", ErrMalformed)
+	errBadValue  = fmt.Errorf("%w: malformed JSON value", ErrMalformed)
+)
+
 // header is what we read of a JWS header before handing the token to golang-jwt.
 type header struct {
 	alg, kid, typ string
 	crit          bool
 }
 
-// set records one header member, matching names as encoding/json would.
+// set records one header member. Names match exactly, as golang-jwt reads the header
+// (into a map); a case variant of a name we read is refused, since encoding/json
+// would match it to a struct field and other readers would not.
 func (h *header) set(name, value []byte) error {
 	var dst *string
-	switch {
-	case equalFold(name, "crit"):
+	var reason error // the refusal if the value is not a string
+	switch string(name) {
+	case "crit":
 		h.crit = true
 		return nil
-	case equalFold(name, "alg"):
-		dst = &h.alg
-	case equalFold(name, "kid"):
-		dst = &h.kid
-	case equalFold(name, "typ"):
-		dst = &h.typ
+	case "alg":
+		dst, reason = &h.alg, ErrAlgorithm
+	case "kid":
+		dst, reason = &h.kid, ErrUnknownKey
+	case "typ":
+		dst, reason = &h.typ, ErrType
 	default:
+		if equalFold(name, "crit") || equalFold(name, "alg") || equalFold(name, "kid") || equalFold(name, "typ") {
+			return ErrCaseVariantMember
+		}
 		return nil
 	}
 	if value[0] != '"' {
-		return fmt.Errorf("%s is not a string", name)
+		return reason
 	}
 	if bytes.IndexByte(value, '\\') < 0 {
 		*dst = string(value[1 : len(value)-1])
 		return nil
 	}
-	return json.Unmarshal(value, dst)
-}
-
-// checkNumericDate refuses an exp, nbf or iat that is a JSON string: golang-jwt reads
-// NumericDate through json.Number, which also takes "exp":"9999999999", but RFC 7519 §2
-// makes a NumericDate a JSON number.
-func checkNumericDate(name, value []byte) error {
-	if value[0] == '"' && (equalFold(name, "exp") || equalFold(name, "nbf") || equalFold(name, "iat")) {
-		return errors.New("a NumericDate claim is a string")
+	if json.Unmarshal(value, dst) != nil {
+		return errBadString
 	}
 	return nil
 }
 
-func equalFold(b []byte, s string) bool { return len(b) == len(s) && strings.EqualFold(string(b), s) }
+// claimNames are the payload members Claims reads: the json names of its fields and
+// of jwt.RegisteredClaims.
+var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "ver", "scope"}
 
-// Verify returns the claims of a valid token, or an error wrapping ErrInvalid.
+// checkClaim refuses a case variant of a claim name ({"Exp":9999999999} would be
+// read as exp by encoding/json, and as no exp by a case-sensitive reader), and an exp,
+// nbf or iat that is not a JSON number: golang-jwt reads NumericDate through
+// json.Number, which also takes "exp":"9999999999", but RFC 7519 §2 makes a
+// NumericDate a JSON number.
+func checkClaim(name, value []byte) error {
+	switch string(name) {
+	case "exp", "nbf", "iat":
+		if c := value[0]; c != '-' && (c < '0' || c > '9') {
+			return ErrNumericDate
+		}
+		return nil
+	case "iss", "sub", "aud", "jti", "sid", "ver", "scope":
+		return nil
+	}
+	for _, n := range claimNames {
+		if equalFold(name, n) {
+			return ErrCaseVariantMember
+		}
+	}
+	return nil
+}
+
+// equalFold reports whether b and the ASCII name s are equal under Unicode case
+// folding, as encoding/json matches names: "ſub" (U+017F) is sub and "\u212aid" (the
+// Kelvin sign) is kid, so b may be up to three times longer than s, never shorter.
+func equalFold(b []byte, s string) bool {
+	return len(s) <= len(b) && len(b) <= 3*len(s) && strings.EqualFold(string(b), s)
+}
+
+// in says which segment a refusal of the JSON scan is about.
+func in(segment string, err error) error { return fmt.Errorf("%w (%s)", err, segment) }
+
+// Verify returns the claims of a valid token, or an error wrapping ErrInvalid and the
+// reason (see ErrInvalid).
 func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if len(raw) > MaxLength {
-		return nil, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxLength)
+		return nil, ErrTooLong
 	}
 	// A compact JWS is base64url segments and dots (RFC 7515 §7.1). Go's base64 decoder
 	// skips '\r' and '\n' even in strict mode, so without this one token has many spellings.
 	for i := 0; i < len(raw); i++ {
 		if c := raw[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return nil, fmt.Errorf("%w: not a base64url character", ErrInvalid)
+			return nil, errAlphabet
 		}
 	}
 	first := strings.IndexByte(raw, '.')
 	last := strings.LastIndexByte(raw, '.')
 	if first <= 0 || last == first || strings.IndexByte(raw[first+1:last], '.') >= 0 || last == len(raw)-1 {
-		return nil, fmt.Errorf("%w: not three non-empty segments", ErrInvalid)
+		return nil, errSegments
 	}
 	hdrJSON, err := decodeSegment(raw[:first])
 	if err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrInvalid, err)
+		return nil, errHdrBase64
 	}
 	payload, err := decodeSegment(raw[first+1 : last])
 	if err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrInvalid, err)
+		return nil, errPayBase64
 	}
 	// RFC 8725 §3.7: JSON is UTF-8; encoding/json would silently map bad bytes to U+FFFD.
 	if !utf8.Valid(hdrJSON) || !utf8.Valid(payload) {
-		return nil, fmt.Errorf("%w: not UTF-8", ErrInvalid)
+		return nil, ErrNotUTF8
 	}
 	// encoding/json matches names case-insensitively and lets the last duplicate win;
 	// refuse both so what we check is what any other JWT library would read. One pass
 	// over each object, without allocating, reads what the checks need.
 	var h header
 	if err := members(hdrJSON, h.set); err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrInvalid, err)
+		return nil, in("header", err)
 	}
-	if err := members(payload, checkNumericDate); err != nil {
-		return nil, fmt.Errorf("%w: payload: %v", ErrInvalid, err)
+	if err := members(payload, checkClaim); err != nil {
+		return nil, in("payload", err)
 	}
 	if h.crit {
-		// RFC 7515 §4.1.11: we understand no extensions, so any crit is fatal.
-		return nil, fmt.Errorf("%w: crit header present", ErrInvalid)
+		return nil, ErrCrit
 	}
 	if !strings.EqualFold(h.typ, Type) && !strings.EqualFold(h.typ, "application/"+Type) {
-		return nil, fmt.Errorf("%w: typ %q is not %s", ErrInvalid, h.typ, Type)
+		return nil, ErrType
 	}
 	key, ok := v.keys.Current().Lookup(h.kid)
 	if !ok {
-		return nil, fmt.Errorf("%w: unknown kid", ErrInvalid)
+		return nil, ErrUnknownKey
 	}
 	if h.alg != key.Alg {
-		return nil, fmt.Errorf("%w: alg %q is not the one pinned to this kid", ErrInvalid, h.alg)
+		return nil, ErrAlgorithm
 	}
 
 	var c Claims
+	var keyErr error
 	_, err = v.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
 		// Checked again on golang-jwt's own reading of the header, so the two
 		// readings cannot disagree.
-		if t.Method.Alg() != key.Alg || t.Header["kid"] != key.ID {
-			return nil, errors.New("alg or kid changed")
+		switch {
+		case t.Method.Alg() != key.Alg:
+			keyErr = ErrAlgorithm
+		case t.Header["kid"] != key.ID:
+			keyErr = ErrUnknownKey
+		default:
+			return key.Public, nil
 		}
-		return key.Public, nil
+		return nil, keyErr
 	})
+	if keyErr != nil {
+		return nil, keyErr
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, fromJWT(err)
 	}
 	switch {
 	case c.Subject == "":
-		return nil, fmt.Errorf("%w: sub missing", ErrInvalid)
+		return nil, fmt.Errorf("%w: sub", ErrRequiredClaim)
 	case c.SID == "":
-		return nil, fmt.Errorf("%w: sid missing", ErrInvalid)
+		return nil, fmt.Errorf("%w: sid", ErrRequiredClaim)
 	case c.Ver == nil || *c.Ver < 0:
-		return nil, fmt.Errorf("%w: ver missing", ErrInvalid)
+		return nil, fmt.Errorf("%w: ver", ErrRequiredClaim)
 	case c.ID == "":
-		return nil, fmt.Errorf("%w: jti missing", ErrInvalid)
+		return nil, fmt.Errorf("%w: jti", ErrRequiredClaim)
 	}
 	return &c, nil
 }
@@ -247,7 +384,7 @@ func members(data []byte, fn func(name, value []byte) error) error {
 	names := seen[:0]
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
-		return errors.New("not a JSON object")
+		return errNotObject
 	}
 	i = skipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
@@ -255,7 +392,7 @@ func members(data []byte, fn func(name, value []byte) error) error {
 	} else {
 		for {
 			if i >= len(data) || data[i] != '"' {
-				return errors.New("malformed object")
+				return errBadObject
 			}
 			end, err := skipString(data, i)
 			if err != nil {
@@ -264,20 +401,20 @@ func members(data []byte, fn func(name, value []byte) error) error {
 			name := data[i+1 : end-1]
 			if bytes.IndexByte(name, '\\') >= 0 {
 				var unq string
-				if err := json.Unmarshal(data[i:end], &unq); err != nil {
-					return err
+				if json.Unmarshal(data[i:end], &unq) != nil {
+					return errBadString
 				}
 				name = []byte(unq)
 			}
 			for _, n := range names {
 				if bytes.EqualFold(n, name) {
-					return fmt.Errorf("duplicate member %q", name)
+					return ErrDuplicateMember
 				}
 			}
 			names = append(names, name)
 			i = skipSpace(data, end)
 			if i >= len(data) || data[i] != ':' {
-				return errors.New("malformed object")
+				return errBadObject
 			}
 			start := skipSpace(data, i+1)
 			if end, err = skipValue(data, start); err != nil {
@@ -295,11 +432,11 @@ func members(data []byte, fn func(name, value []byte) error) error {
 				i++
 				break
 			}
-			return errors.New("malformed object")
+			return errBadObject
 		}
 	}
 	if skipSpace(data, i) != len(data) {
-		return errors.New("data after the object")
+		return errTrailing
 	}
 	return nil
 }
@@ -321,14 +458,14 @@ func skipString(data []byte, i int) (int, error) {
 			return j + 1, nil
 		}
 	}
-	return 0, errors.New("unterminated string")
+	return 0, errBadString
 }
 
 // skipValue returns the index after the value that starts at data[i]. Nesting is
 // counted, not recursed into, so a deeply nested value costs no stack.
 func skipValue(data []byte, i int) (int, error) {
 	if i >= len(data) {
-		return 0, errors.New("missing value")
+		return 0, errBadValue
 	}
 	switch data[i] {
 	case '"':
@@ -352,14 +489,14 @@ func skipValue(data []byte, i int) (int, error) {
 				}
 			}
 		}
-		return 0, errors.New("unterminated value")
+		return 0, errBadValue
 	}
 	j := i
 	for j < len(data) && !strings.ContainsRune(",}] \t\n\r", rune(data[j])) {
 		j++
 	}
 	if j == i {
-		return 0, errors.New("missing value")
+		return 0, errBadValue
 	}
 	return j, nil
 }

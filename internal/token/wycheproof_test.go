@@ -1,7 +1,7 @@
 package token_test
 
-// Project Wycheproof vectors (github.com/C2SP/wycheproof @dac1dd4, Apache-2.0), read
-// from ../shared/testvectors/wycheproof/ next to the module root. Catalogue section 4.1.
+// Project Wycheproof vectors (github.com/C2SP/wycheproof @dac1dd4, testvectors_v1/,
+// Apache-2.0), committed unchanged under testdata/wycheproof/ (see its README.md).
 
 import (
 	"crypto/ecdsa"
@@ -24,20 +24,15 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/example/sessions/internal/keys"
+	"github.com/example/sessions/internal/token"
 )
 
-func wycheproofDir(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(moduleRoot(t), "..", "shared", "testvectors", "wycheproof")
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		t.Fatalf("Wycheproof vectors are missing: want the folder %s (../shared/testvectors/wycheproof next to the module root): %v", dir, err)
-	}
-	return dir
-}
+// wycheproofDir holds the vectors; go test runs in the package directory.
+const wycheproofDir = "testdata/wycheproof"
 
 func loadVectors(t *testing.T, name string, v any) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(wycheproofDir(t), name))
+	b, err := os.ReadFile(filepath.Join(wycheproofDir, name))
 	if err != nil {
 		t.Fatalf("reading Wycheproof file %s: %v", name, err)
 	}
@@ -220,7 +215,9 @@ func signatureLayer(jws string, pub any) error {
 // TestWycheproofJWS runs every case of json_web_signature_test.json through the
 // deployed Verifier, with a key set built from the vector's own key whenever a key set
 // can hold that key. None carries our typ, kid (an RFC 7638 thumbprint) or claims, so
-// the Verifier must refuse all of them; the signature layer, run separately, must
+// the Verifier must refuse all of them. None even has a payload that is a UTF-8 JSON
+// object, so each is refused as token.ErrMalformed or token.ErrNotUTF8 before a key is
+// looked up; the test pins how many of each. The signature layer, run separately, must
 // accept exactly the valid vectors whose alg is the one we pin to that key type.
 func TestWycheproofJWS(t *testing.T) {
 	var f jwsVectorFile
@@ -228,6 +225,7 @@ func TestWycheproofJWS(t *testing.T) {
 	fallback := ourSet(t, keys.EdDSA)
 
 	var run, valid, invalid, verifierDenied, notDeployable int
+	refusedFor := map[error]int{}
 	var validPinned, validPinnedOK, validOtherAlg, validEmptyPayload, invalidChecked, invalidRejected, invalidMetadataOnly int
 	for _, g := range f.TestGroups {
 		jwk := g.Public
@@ -260,6 +258,11 @@ func TestWycheproofJWS(t *testing.T) {
 				if err == nil || c != nil {
 					t.Fatalf("accepted a Wycheproof token without our typ, kid and claims")
 				}
+				got := reasonsOf(err)
+				if len(got) != 1 || got[0] != token.ErrMalformed && got[0] != token.ErrNotUTF8 {
+					t.Fatalf("refused with %q, reasons %q; want only token.ErrMalformed or token.ErrNotUTF8", err, got)
+				}
+				refusedFor[got[0]]++
 				verifierDenied++
 			})
 
@@ -321,6 +324,10 @@ func TestWycheproofJWS(t *testing.T) {
 	}
 	if run != f.NumberOfTests {
 		t.Errorf("ran %d cases, the file declares %d", run, f.NumberOfTests)
+	}
+	// The vectors are committed unchanged, so these counts change only with the verifier.
+	if m, u := refusedFor[token.ErrMalformed], refusedFor[token.ErrNotUTF8]; m != 395 || u != 6 {
+		t.Errorf("the verifier refused %d vectors as malformed and %d as not UTF-8, want 395 and 6", m, u)
 	}
 	t.Logf("wycheproof json_web_signature_test.json: run %d (valid %d, invalid %d); refused by the verifier %d/%d (valid accepted 0: none carries our typ, kid and claims); "+
 		"signature layer on keys a key set can hold: valid under the pinned alg accepted %d/%d, valid under another alg rejected %d, valid with an empty payload rejected %d, "+
@@ -483,12 +490,15 @@ func TestHS256IsNeverAccepted(t *testing.T) {
 			}
 		})
 		hdr := with(goodHeader(k), "alg", "HS256")
-		for _, tt := range []struct{ name, tok string }{
-			{"an HS256 token under our kid with a Wycheproof HMAC key is refused", sign(t, "HS256", hmacKey, hdr, goodClaims(t0))},
-			{"an HS256 token without a kid with a Wycheproof HMAC key is refused", sign(t, "HS256", hmacKey, with(hdr, "kid", deleted), goodClaims(t0))},
-			{"an HS256 token under our kid keyed with the published JWKS is refused", sign(t, "HS256", ks.JWKS(), hdr, goodClaims(t0))},
+		for _, tt := range []struct {
+			name, tok string
+			why       error
+		}{
+			{"an HS256 token under our kid with a Wycheproof HMAC key is refused", sign(t, "HS256", hmacKey, hdr, goodClaims(t0)), token.ErrAlgorithm},
+			{"an HS256 token without a kid with a Wycheproof HMAC key is refused", sign(t, "HS256", hmacKey, with(hdr, "kid", deleted), goodClaims(t0)), token.ErrUnknownKey},
+			{"an HS256 token under our kid keyed with the published JWKS is refused", sign(t, "HS256", ks.JWKS(), hdr, goodClaims(t0)), token.ErrAlgorithm},
 		} {
-			t.Run(alg+": "+tt.name, func(t *testing.T) { mustDeny(t, v, tt.tok) })
+			t.Run(alg+": "+tt.name, func(t *testing.T) { mustDeny(t, v, tt.tok, tt.why) })
 		}
 	}
 }
