@@ -192,8 +192,9 @@ func TestRealTemplateResolves(t *testing.T) {
 			t.Error(err)
 			continue
 		}
-		if env["TABLE_NAME"] != "the-table" {
-			t.Errorf("%s: TABLE_NAME = %q, want the deployed table's name", f.ID, env["TABLE_NAME"])
+		// Only the functions that use the table declare it (jwks and me do not).
+		if v, ok := env["TABLE_NAME"]; ok && v != "the-table" {
+			t.Errorf("%s: TABLE_NAME = %q, want the deployed table's name", f.ID, v)
 		}
 		if _, err := tpl.FunctionPolicy(f.ID, d); err != nil {
 			t.Error(err)
