@@ -1154,7 +1154,7 @@ func TestKeyRotation(t *testing.T) {
 		t.Run(alg, func(t *testing.T) {
 			oldPEM, newPEM := testPEM(t, "rotation-old", alg), testPEM(t, "rotation-new", keys.EdDSA)
 			before := keySet(t, oldPEM)         // only the old key
-			during := keySet(t, newPEM, oldPEM) // new key prepended: it signs, both verify
+			during := keySet(t, newPEM, oldPEM) // new key promoted to the front: it signs, both verify
 			after := keySet(t, newPEM)          // old key dropped
 			mint := func(ks *keys.Set) string {
 				tok, err := token.NewMinter(ks, testIssuer, testAudience).Mint(t0, "user-1", "session-1", 1, "", t0.Add(time.Minute))
