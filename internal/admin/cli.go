@@ -252,10 +252,15 @@ func (cmd *command) synopsis() string {
 func (cmd *command) usage() string {
 	var b strings.Builder
 	b.WriteString(cmd.synopsis() + "\n\n")
-	b.WriteString(wrap(cmd.detail, 80) + "\n\nFlags:\n")
+	b.WriteString(wrap(cmd.detail, 80) + "\n")
 	fs, _ := cmd.flagSet(&options{})
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	first := true
 	fs.VisitAll(func(f *flag.Flag) {
+		if first {
+			fmt.Fprint(tw, "\nFlags:\n")
+			first = false
+		}
 		name, text := flag.UnquoteUsage(f)
 		if n, ok := valueNames[f.Name]; ok {
 			name = n
@@ -272,7 +277,9 @@ func (cmd *command) flagSet(o *options) (*flag.FlagSet, *options) {
 	if cmd.flags != nil {
 		cmd.flags(fs, o)
 	}
-	fs.StringVar(&o.table, "table", o.table, "the DynamoDB table (default: $TABLE_NAME)")
+	if !cmd.offline { // the others never read a table
+		fs.StringVar(&o.table, "table", o.table, "the DynamoDB table (default: $TABLE_NAME)")
+	}
 	return fs, o
 }
 

@@ -902,6 +902,12 @@ func TestKeysHelp(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the keys commands offer no --table, since they read none", func(t *testing.T) {
+		r := f.run("help", "keys")
+		if r.code != 0 || strings.Contains(r.stdout, "--table") {
+			t.Fatalf("exit %d:\n%s", r.code, r.stdout)
+		}
+	})
 	if f.connects != 0 {
 		t.Fatal("help asked for an SSM client")
 	}
