@@ -240,10 +240,11 @@ func (c *cli) readPublic(ctx context.Context, private *keys.Set) (*publicState, 
 	return st, nil
 }
 
-// writeSets stores a changed private set, then its public half. The private set goes
-// first: a verifier must never know a key set that a minter lacks, while a public set
-// left behind is repaired by `keys publish`. read is the private parameter as read
-// before the change, to notice a change someone else made in between.
+// writeSets stores a changed private set, then its public half. The private set is
+// the source the public one is derived from, so it goes first: if the second write
+// fails, `keys publish` rebuilds the public set from it, while the other order could
+// publish a key whose private half is stored nowhere. read is the private parameter as
+// read before the change, to notice a change someone else made in between.
 func (c *cli) writeSets(ctx context.Context, next *keys.Set, read *param) error {
 	pem, err := next.PEM()
 	if err != nil {
@@ -251,7 +252,7 @@ func (c *cli) writeSets(ctx context.Context, next *keys.Set, read *param) error 
 	}
 	version, err := c.putParam(ctx, c.params.private, string(pem), types.ParameterTypeSecureString, true)
 	if err != nil {
-		return fmt.Errorf("writing the private key set to %s (nothing changed): %w", c.params.private, err)
+		return fmt.Errorf("writing the private key set to %s (the public key set was not touched): %w", c.params.private, err)
 	}
 	if err := c.publish(ctx, next); err != nil {
 		return fmt.Errorf("wrote the private key set to %s but not the public key set to %s; run `sessionctl keys publish` to finish: %w", c.params.private, c.params.public, err)

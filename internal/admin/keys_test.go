@@ -631,7 +631,7 @@ func TestKeysHalfDoneStep(t *testing.T) {
 		f.mustRun("keys", "init")
 		f.ssm.fail[privateParam] = errors.New("AccessDeniedException: not allowed")
 		before := f.ssm.writes()
-		expect(t, f.run("keys", "add"), admin.ExitFailure, "", "writing the private key set to "+privateParam+" (nothing changed): AccessDeniedException")
+		expect(t, f.run("keys", "add"), admin.ExitFailure, "", "writing the private key set to "+privateParam+" (the public key set was not touched): AccessDeniedException")
 		if f.ssm.writes() != before {
 			t.Fatal("wrote a parameter")
 		}
