@@ -1,20 +1,39 @@
 #!/usr/bin/env bash
-# Writes .cache/sam-env.json: local/env.json plus a development signing key in
-# SIGNING_KEY, for `sam local start-api --env-vars .cache/sam-env.json`. The key is
-# the local server's (.cache/dev-signing-key.pem, made here if missing); no key is
-# ever committed, which is why local/env.json leaves SIGNING_KEY empty.
+# Writes .cache/sam-env.json: local/env.json plus development key material in
+# SIGNING_KEY, PUBLIC_KEYS and REFRESH_KEY, for
+# `sam local start-api --env-vars .cache/sam-env.json`. The material is the local
+# server's own (.cache/dev-signing-key.pem, .cache/dev-public-keys.json and
+# .cache/dev-refresh-key, the names local/env.go reads), made here with
+# `sessionctl keys init --dir .cache` if none of them exists. No key is ever committed,
+# which is why local/env.json leaves the three empty.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .cache
-key=.cache/dev-signing-key.pem
-if [[ ! -s $key ]]; then
-  (umask 077 && go run ./cmd/sessionctl keygen >"$key.tmp" && mv "$key.tmp" "$key")
+files=(.cache/dev-signing-key.pem .cache/dev-public-keys.json .cache/dev-refresh-key)
+missing=()
+for f in "${files[@]}"; do
+  [[ -e $f ]] || missing+=("$f")
+done
+if ((${#missing[@]} == ${#files[@]})); then
+  go run ./cmd/sessionctl keys init --dir .cache
+elif ((${#missing[@]} > 0)); then
+  # Never make one part anew: the three belong together. The local server completes
+  # them from the private key set, as it does on every start.
+  echo "sam-local-env: ${missing[*]} missing; run 'make run' once to complete the development keys, or delete ${files[*]} to make new ones" >&2
+  exit 1
 fi
 umask 077
-python3 - "$key" >.cache/sam-env.json <<'PY'
+tmp=$(mktemp .cache/sam-env.json.XXXXXX)
+trap 'rm -f "$tmp"' EXIT
+python3 - "${files[@]}" >"$tmp" <<'PY'
 import json, sys
 env = json.load(open("local/env.json"))
-env["Parameters"]["SIGNING_KEY"] = open(sys.argv[1]).read()
+for name, path in zip(("SIGNING_KEY", "PUBLIC_KEYS", "REFRESH_KEY"), sys.argv[1:]):
+    if name not in env["Parameters"]:
+        sys.exit("sam-local-env: local/env.json does not declare " + name)
+    env["Parameters"][name] = open(path).read()
 json.dump(env, sys.stdout, indent=2)
 PY
-echo "wrote .cache/sam-env.json (SIGNING_KEY from $key)"
+mv "$tmp" .cache/sam-env.json
+trap - EXIT
+echo "wrote .cache/sam-env.json (SIGNING_KEY, PUBLIC_KEYS and REFRESH_KEY from ${files[*]})"

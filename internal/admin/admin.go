@@ -1,7 +1,8 @@
 // Package admin is sessionctl, the operator's command: it creates the table, manages
-// users and their passwords, and lists and revokes sessions. It talks to whatever
-// DynamoDB the standard AWS configuration reaches, real or DynamoDB Local, through the
-// same internal/ddb store and session.Service the functions use.
+// users and their passwords, lists and revokes sessions, and creates and rotates the
+// key material in SSM Parameter Store (keys.go). It talks to whatever DynamoDB the
+// standard AWS configuration reaches, real or DynamoDB Local, through the same
+// internal/ddb store and session.Service the functions use.
 //
 // cmd/sessionctl only wires the process (stdin, the terminal, the AWS configuration)
 // into Env and calls Run; everything else lives here so tests can drive it.
@@ -20,6 +21,7 @@ import (
 
 	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/password"
+	"github.com/example/sessions/internal/samtemplate"
 	"github.com/example/sessions/internal/session"
 )
 
@@ -28,8 +30,8 @@ const (
 	ExitOK          = 0   // done
 	ExitFailure     = 1   // AWS or DynamoDB failed (or another operational error)
 	ExitUsage       = 2   // bad command line or bad input (username, password, scope)
-	ExitNotFound    = 3   // unknown user or session
-	ExitConflict    = 4   // the user already exists
+	ExitNotFound    = 3   // unknown user, session, key or key parameter
+	ExitConflict    = 4   // the user or the key material already exists (or changed meanwhile)
 	ExitInterrupted = 130 // interrupted (SIGINT or SIGTERM), as shells report it
 )
 
@@ -44,7 +46,8 @@ type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
-	// Getenv reads the environment (TABLE_NAME); nil reads nothing.
+	// Getenv reads the environment (TABLE_NAME, the key parameters' names,
+	// ACCESS_TOKEN_TTL); nil reads nothing.
 	Getenv func(string) string
 	// Prompt shows prompt and reads one line from the terminal without echo. It is
 	// nil when stdin is not a terminal: the password is then stdin's first line.
@@ -52,8 +55,11 @@ type Env struct {
 	// Connect returns the DynamoDB client. Only commands that reach DynamoDB call it,
 	// so help and usage errors need no AWS configuration.
 	Connect func(ctx context.Context) (Client, error)
-	// Template is the SAM template holding the table definition
-	// (sessions.TemplateYAML).
+	// ConnectSSM returns the SSM client for the keys commands, which need no table;
+	// only they call it.
+	ConnectSSM func(ctx context.Context) (SSMClient, error)
+	// Template is the SAM template holding the table definition and the defaults of
+	// the key parameters' names and ACCESS_TOKEN_TTL (sessions.TemplateYAML).
 	Template []byte
 	// Password are the argon2id parameters for new hashes; zero means password.OWASP.
 	Password password.Params
@@ -111,6 +117,10 @@ type cli struct {
 	client  Client
 	store   *ddb.Store
 	service *session.Service
+
+	ssm    SSMClient // resolved by connectSSM, with params
+	params keyParams
+	tpl    *samtemplate.Template // parsed on first use by setting
 }
 
 // usageError is a bad command line or bad input; hint is the line printed after it

@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/example/sessions/internal/app"
 )
 
 // command is one sessionctl subcommand.
@@ -17,13 +20,14 @@ type command struct {
 	summary string // one line for the command list
 	detail  string // paragraphs for its own usage
 	nargs   int    // positional arguments it takes, exactly
-	offline bool   // needs no table (keygen)
+	offline bool   // needs no table (keygen, keys)
+	kidArg  bool   // its argument is a key ID, which may begin with '-'
 	flags   func(*flag.FlagSet, *options)
 	run     func(*cli, context.Context, *options, []string) error
 }
 
 // valueNames name the values of the string flags in usage texts.
-var valueNames = map[string]string{"table": "NAME", "scope": "SCOPE", "alg": "ALG"}
+var valueNames = map[string]string{"table": "NAME", "scope": "SCOPE", "alg": "ALG", "dir": "DIR"}
 
 // options are the flags of one run.
 type options struct {
@@ -31,6 +35,8 @@ type options struct {
 	scope string
 	json  bool
 	alg   string
+	dir   string
+	force bool
 }
 
 const passwordInput = "The password is never a flag: when stdin is not a terminal, its first line is " +
@@ -41,15 +47,92 @@ var commands = []*command{
 	{
 		path: "keygen", args: "[--alg ALG]", offline: true,
 		summary: "print a new private signing key (PKCS#8 PEM) on stdout",
-		detail: "Prints a new private key for signing access tokens, as the PKCS#8 PEM block " +
-			"that SIGNING_KEY_PARAMETER, SIGNING_KEY_FILE and SIGNING_KEY hold. To rotate, " +
-			"put the new block before the old one(s): the first key signs, all keys verify " +
-			"and are published in the JWKS. Write it straight to a file with mode 0600 or " +
-			"into SSM; it is a secret.",
+		detail: "Prints one new private key for signing access tokens, as a PKCS#8 PEM block, " +
+			"for SIGNING_KEY_FILE or SIGNING_KEY in tests and local runs. It changes no " +
+			"parameter: to rotate the deployed keys, use `sessionctl keys add` (then " +
+			"`keys promote` and `keys retire`), which updates the private and the public key " +
+			"set together; `keys init` makes a whole new set of key material. The output is " +
+			"a secret: write it straight to a file with mode 0600.",
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.StringVar(&o.alg, "alg", "EdDSA", "EdDSA, ES256 or RS256 (RS256 for API Gateway's native JWT authorizer)")
 		},
 		run: (*cli).keygen,
+	},
+	{
+		path: "keys init", args: "[--alg ALG] [--dir DIR]", offline: true,
+		summary: "create the key material: the three SSM parameters (or local files)",
+		detail: "Makes new key material (a private key set with one signing key, its public " +
+			"key set and a refresh-token chain key) and creates the three SSM parameters: " +
+			keyParamsText + " If any of them exists, it changes nothing and exits 4. " +
+			"With --dir it writes the files the local server and `make sam-local-env` read " +
+			"instead (" + DevSigningKeyFile + ", " + DevPublicKeysFile + ", " + DevRefreshKeyFile +
+			"; the secrets with mode 0600) and replaces none.",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.alg, "alg", "EdDSA", "EdDSA, ES256 or RS256 (RS256 for API Gateway's native JWT authorizer)")
+			fs.StringVar(&o.dir, "dir", "", "write local files into this folder instead of SSM")
+		},
+		run: (*cli).keysInit,
+	},
+	{
+		path: "keys list", args: "[--json]", offline: true,
+		summary: "list the signing and verifying keys and the rotation step each is due for",
+		detail: "Lists the keys of the private key set, the signing key first: key ID, " +
+			"algorithm, role, when it was added and promoted (UTC), and the step it is due " +
+			"for (promote or retire) with the time from which that is allowed. Then it says " +
+			"whether the public key set is exactly the private set's public half; if not, " +
+			"run `sessionctl keys publish`. No private material is ever printed.",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.BoolVar(&o.json, "json", false, "print a JSON object instead of a table")
+		},
+		run: (*cli).keysList,
+	},
+	{
+		path: "keys add", args: "[--alg ALG]", offline: true,
+		summary: "rotation step 1: add a verifying key and publish it",
+		detail: "Appends a new key to the private key set, not signing, and publishes the " +
+			"public key set, so that every verifier learns the key before it signs. It prints " +
+			"the new key ID and when `keys promote` will accept it (" + PromoteAfter.String() +
+			" later: the functions' key reload plus the JWKS cache time, plus a minute).",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.StringVar(&o.alg, "alg", "", "EdDSA, ES256 or RS256 (default: the signing key's)")
+		},
+		run: (*cli).keysAdd,
+	},
+	{
+		path: "keys promote", args: "KID [--force]", nargs: 1, offline: true, kidArg: true,
+		summary: "rotation step 2: make key KID the signing key",
+		detail: "Moves key KID to the front of the private key set, so the functions sign " +
+			"with it once they reload, and republishes the public key set. It refuses " +
+			"(exit 2, naming the time from which it is allowed) until " + PromoteAfter.String() +
+			" after the key was added and published, so that no verifier refuses the " +
+			"tokens it signs. --force promotes at once, with a warning.",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.BoolVar(&o.force, "force", false, "promote before every verifier can know the key")
+		},
+		run: (*cli).keysPromote,
+	},
+	{
+		path: "keys retire", args: "KID [--force]", nargs: 1, offline: true, kidArg: true,
+		summary: "rotation step 3: remove an old key",
+		detail: "Removes key KID from the private and the public key set. The signing key " +
+			"cannot be retired. It refuses (exit 2, naming the time from which it is allowed) " +
+			"until the functions' key reload (" + app.KeyReloadEvery.String() + ") plus " +
+			"ACCESS_TOKEN_TTL plus a minute after the signing key was promoted, so that " +
+			"every token the old key signed has expired. ACCESS_TOKEN_TTL is read from the " +
+			"environment, else template.yaml's default. --force retires at once, with a warning.",
+		flags: func(fs *flag.FlagSet, o *options) {
+			fs.BoolVar(&o.force, "force", false, "retire while tokens the key signed may still be valid")
+		},
+		run: (*cli).keysRetire,
+	},
+	{
+		path: "keys publish", offline: true,
+		summary: "rewrite the public key set from the private one",
+		detail: "Writes the public half of the private key set to the public key set's " +
+			"parameter, unless it is already exactly that. Every other keys command writes " +
+			"the private set first and the public set second; this finishes a step whose " +
+			"second write failed.",
+		run: (*cli).keysPublish,
 	},
 	{
 		path: "create-table", summary: "create the table from template.yaml (TTL on) unless it exists",
@@ -125,7 +208,8 @@ var commands = []*command{
 // usage is the text of `sessionctl help`.
 func usage() string {
 	var b strings.Builder
-	b.WriteString(`sessionctl administers the sessions table: users, passwords and sessions.
+	b.WriteString(`sessionctl administers the sessions table (users, passwords and sessions) and
+the key material in SSM Parameter Store.
 
 Usage:
   sessionctl [--table NAME] COMMAND [ARGUMENTS]
@@ -147,10 +231,14 @@ password, otherwise sessionctl asks twice without echo.
 
 sessionctl uses the standard AWS configuration (AWS_REGION, AWS_PROFILE,
 credentials, ...). For DynamoDB Local set AWS_ENDPOINT_URL_DYNAMODB, e.g.
-http://127.0.0.1:8000, with any AWS_REGION and credentials.
+http://127.0.0.1:8000, with any AWS_REGION and credentials. The keys commands
+need no table; they use the SSM parameters named by SIGNING_KEY_PARAMETER,
+PUBLIC_KEYS_PARAMETER and REFRESH_KEY_PARAMETER (default: template.yaml's).
 
 Exit codes: 0 done, 1 AWS or DynamoDB failure, 2 usage error or bad input,
-3 unknown user or session, 4 user already exists, 130 interrupted.
+3 unknown user or session, 4 user already exists, 130 interrupted. For keys:
+2 also a step refused as too early, 3 an unknown key or a missing parameter,
+4 key material that already exists or changed meanwhile.
 `)
 	return b.String()
 }
@@ -164,10 +252,15 @@ func (cmd *command) synopsis() string {
 func (cmd *command) usage() string {
 	var b strings.Builder
 	b.WriteString(cmd.synopsis() + "\n\n")
-	b.WriteString(wrap(cmd.detail, 80) + "\n\nFlags:\n")
+	b.WriteString(wrap(cmd.detail, 80) + "\n")
 	fs, _ := cmd.flagSet(&options{})
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	first := true
 	fs.VisitAll(func(f *flag.Flag) {
+		if first {
+			fmt.Fprint(tw, "\nFlags:\n")
+			first = false
+		}
 		name, text := flag.UnquoteUsage(f)
 		if n, ok := valueNames[f.Name]; ok {
 			name = n
@@ -184,7 +277,9 @@ func (cmd *command) flagSet(o *options) (*flag.FlagSet, *options) {
 	if cmd.flags != nil {
 		cmd.flags(fs, o)
 	}
-	fs.StringVar(&o.table, "table", o.table, "the DynamoDB table (default: $TABLE_NAME)")
+	if !cmd.offline { // the others never read a table
+		fs.StringVar(&o.table, "table", o.table, "the DynamoDB table (default: $TABLE_NAME)")
+	}
 	return fs, o
 }
 
@@ -210,6 +305,13 @@ func wrap(text string, width int) string {
 
 const helpHint = "Run 'sessionctl help' for usage."
 
+// keyParamsText describes the three parameters in the keys commands' help.
+const keyParamsText = "SIGNING_KEY_PARAMETER (SecureString: the private key set, PEM; read by " +
+	"login and refresh), PUBLIC_KEYS_PARAMETER (String: the public key set, JWKS; read by the " +
+	"authorizer and jwks) and REFRESH_KEY_PARAMETER (SecureString: the refresh-token chain key; " +
+	"read by refresh and logout). Their names come from these variables, else from " +
+	"template.yaml's defaults."
+
 func (c *cli) run(ctx context.Context, args []string) error {
 	var o options
 	global := flag.NewFlagSet("sessionctl", flag.ContinueOnError)
@@ -234,6 +336,9 @@ func (c *cli) run(ctx context.Context, args []string) error {
 		return err
 	}
 	fs, _ := cmd.flagSet(&o)
+	if cmd.kidArg {
+		rest = keyIDsLast(fs, rest)
+	}
 	pos, err := parseInterleaved(fs, rest)
 	if errors.Is(err, flag.ErrHelp) {
 		_, err := io.WriteString(c.env.Stdout, cmd.usage())
@@ -277,7 +382,7 @@ func lookup(args []string) (*command, []string, error) {
 	return nil, nil, &usageError{msg: fmt.Sprintf("unknown command %q", args[0]), hint: helpHint}
 }
 
-// subcommands lists the commands under group ("user", "sessions").
+// subcommands lists the commands under group ("user", "sessions", "keys").
 func subcommands(group string) []string {
 	var subs []string
 	for _, cmd := range commands {
@@ -312,6 +417,45 @@ func (c *cli) help(args []string) error {
 		}
 	}
 	return &usageError{msg: fmt.Sprintf("help: unknown command %q", name), hint: helpHint}
+}
+
+// keyIDsLast moves the arguments that are key IDs beginning with '-' (one in 64 is)
+// behind a "--", so the flag package takes them as arguments, not as unknown flags.
+func keyIDsLast(fs *flag.FlagSet, args []string) []string {
+	var rest, kids []string
+	for i, a := range args {
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && fs.Lookup(name) == nil && isKeyID(a) {
+			kids = append(kids, a)
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if len(kids) == 0 {
+		return args
+	}
+	if !slices.Contains(rest, "--") {
+		rest = append(rest, "--")
+	}
+	return append(rest, kids...)
+}
+
+// isKeyID reports whether s has the form of a key ID: an RFC 7638 SHA-256 thumbprint,
+// 43 characters of unpadded base64url.
+func isKeyID(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // parseInterleaved parses flags that may come before, between or after the
