@@ -9,8 +9,8 @@ import (
 	"github.com/example/sessions/internal/testenv"
 )
 
-// Costs are measured at the wire: Net counts HTTP requests (round trips, retries
-// included) and the Meter sums the ConsumedCapacity DynamoDB Local reports.
+// Costs are measured at the wire: the Meter counts each call's HTTP requests (round
+// trips, retries included) and sums the ConsumedCapacity DynamoDB Local reports.
 func TestCostsAtTheWire(t *testing.T) {
 	t.Parallel()
 	h, u := newUser(t, nil)

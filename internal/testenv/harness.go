@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -103,9 +102,10 @@ func New(tb testing.TB, o Options) *Harness {
 		h.params = CheapPassword
 	}
 	opts := raw.Options()
-	opts.APIOptions = append(slices.Clone(opts.APIOptions), h.Meter.Middleware)
+	// The meter sits above Net, so a request a fault answers counts as sent.
 	h.Net = NewNet(opts.HTTPClient)
 	opts.HTTPClient = h.Net
+	h.Meter.Install(&opts)
 	opts.Retryer = productionRetryer(tb)
 	h.Client = dynamodb.New(opts)
 
@@ -182,27 +182,6 @@ func (h *Harness) CreateUser(tb testing.TB, name, pw, scope string) User {
 		tb.Fatalf("testenv: create user %q: %v", name, err)
 	}
 	return User{ID: l.UID, Name: name, Password: pw}
-}
-
-// Usage runs fn and returns what it cost at the wire: the operations it called, the
-// HTTP round trips (retries included) and the capacity DynamoDB reported. Not for use
-// while other goroutines use the same harness.
-func (h *Harness) Usage(fn func()) Usage {
-	h.Meter.Reset()
-	h.Net.ResetCounts()
-	fn()
-	var u Usage
-	for _, op := range h.Meter.Ops() {
-		u.Calls++
-		u.RCU += op.Read
-		u.WCU += op.Write
-		if !isRead(op.Name) {
-			u.Writes++
-		}
-	}
-	u.Ops = h.Net.Log()
-	u.RoundTrips = len(u.Ops)
-	return u
 }
 
 // Scan returns every item of the table (consistent read, all pages).

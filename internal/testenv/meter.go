@@ -1,43 +1,25 @@
 package testenv
 
 import (
-	"context"
 	"fmt"
+	"slices"
 	"strings"
-	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/smithy-go/middleware"
-
-	"github.com/example/sessions/internal/ddb"
+	"github.com/example/sessions/internal/ddbmeter"
 )
 
-// Meter is a client middleware that records every DynamoDB operation the code under
-// test calls and sums the ConsumedCapacity DynamoDB returns with it (the store asks
-// for ReturnConsumedCapacity=TOTAL on every call). Round trips on the wire, retries
-// included, are counted by Net.
-type Meter struct {
-	mu  sync.Mutex
-	ops []Op
-}
-
-// Op is one operation call, after the SDK's retries.
-type Op struct {
-	Name      string
-	Capacity  float64 // CapacityUnits, summed over the tables and indexes it reports
-	Read      float64 // ReadCapacityUnits, or CapacityUnits of a read operation
-	Write     float64 // WriteCapacityUnits, or CapacityUnits of a write operation
-	Reported  bool    // the output carried ConsumedCapacity
-	Err       error
-	Responses int // items returned (GetItem: 0/1, BatchGetItem, Query)
-}
+// Meter records every DynamoDB call the code under test makes through the
+// harness's client: its items, the ConsumedCapacity DynamoDB returned (the store asks
+// for ReturnConsumedCapacity=TOTAL on every call) and its HTTP attempts, retries
+// included. It is the meter bench/cost reads too.
+type Meter = ddbmeter.Meter
 
 // Usage sums the operations of a stretch of test.
 type Usage struct {
 	Calls      int      // operations called
-	RoundTrips int      // HTTP requests sent (Net), retries included
+	RoundTrips int      // HTTP requests sent, retries included
 	RCU, WCU   float64  // consumed capacity as DynamoDB (Local) reported it
-	Ops        []string // operation names, in order
+	Ops        []string // operation names, one per round trip, in order
 	Writes     int      // write operations called
 }
 
@@ -45,56 +27,22 @@ func (u Usage) String() string {
 	return fmt.Sprintf("%d round trip(s) [%s], %.1f RCU, %.1f WCU", u.RoundTrips, strings.Join(u.Ops, ", "), u.RCU, u.WCU)
 }
 
-// Middleware adds the meter to a client's stack (dynamodb.Options.APIOptions).
-func (m *Meter) Middleware(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("testenv.Meter",
-		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			out, md, err := next.HandleInitialize(ctx, in)
-			m.record(in.Parameters, out.Result, err)
-			return out, md, err
-		}), middleware.Before)
-}
-
-func isRead(name string) bool {
-	switch name {
-	case "GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems":
-		return true
-	}
-	return false
-}
-
-func (m *Meter) record(params, result any, err error) {
-	name := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%T", params), "*dynamodb."), "Input")
-	op := Op{Name: name, Err: err}
-	switch r := result.(type) {
-	case *dynamodb.GetItemOutput:
-		if len(r.Item) > 0 {
-			op.Responses = 1
+// Usage runs fn and returns what it cost at the wire: the operations it called, the
+// HTTP round trips (retries included) and the capacity DynamoDB reported. Not for use
+// while other goroutines use the same harness.
+func (h *Harness) Usage(fn func()) Usage {
+	mark := h.Meter.Mark()
+	fn()
+	var u Usage
+	for _, c := range h.Meter.Since(mark) {
+		u.Calls++
+		u.RCU += c.Capacity.Read
+		u.WCU += c.Capacity.Write
+		if !ddbmeter.IsRead(c.Op) {
+			u.Writes++
 		}
-	case *dynamodb.BatchGetItemOutput:
-		for _, items := range r.Responses {
-			op.Responses += len(items)
-		}
-	case *dynamodb.QueryOutput:
-		op.Responses = len(r.Items)
+		u.RoundTrips += c.Attempts
+		u.Ops = append(u.Ops, slices.Repeat([]string{c.Op}, c.Attempts)...)
 	}
-	c := ddb.ConsumedCapacity(name, result)
-	op.Reported, op.Capacity, op.Read, op.Write = c.Reported, c.Units, c.Read, c.Write
-	m.mu.Lock()
-	m.ops = append(m.ops, op)
-	m.mu.Unlock()
-}
-
-// Ops returns the operations recorded since the last Reset.
-func (m *Meter) Ops() []Op {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]Op(nil), m.ops...)
-}
-
-// Reset forgets what was recorded.
-func (m *Meter) Reset() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.ops = nil
+	return u
 }

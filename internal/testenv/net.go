@@ -15,12 +15,12 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/example/sessions/internal/ddbmeter"
 )
 
 // HTTPClient is the interface of dynamodb.Options.HTTPClient.
-type HTTPClient interface {
-	Do(*http.Request) (*http.Response, error)
-}
+type HTTPClient = ddbmeter.HTTPClient
 
 // Fault decides what one HTTP request to DynamoDB gets. next sends the request to
 // DynamoDB Local and returns its real response; a fault may call it (the request
@@ -37,7 +37,6 @@ type Net struct {
 	mu       sync.Mutex
 	faults   []*injected
 	requests map[string]int // by operation
-	log      []string       // operations in order
 }
 
 type injected struct {
@@ -67,7 +66,6 @@ func (n *Net) Do(req *http.Request) (*http.Response, error) {
 	op := Operation(req)
 	n.mu.Lock()
 	n.requests[op]++
-	n.log = append(n.log, op)
 	var f Fault
 	for _, in := range n.faults {
 		if (in.op == "" || in.op == op) && in.left != 0 {
@@ -129,19 +127,11 @@ func (n *Net) Requests(op string) int {
 	return total
 }
 
-// Log returns the operations requested since the last ResetCounts, in order.
-func (n *Net) Log() []string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]string(nil), n.log...)
-}
-
 // ResetCounts zeroes the request counters.
 func (n *Net) ResetCounts() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.requests = map[string]int{}
-	n.log = nil
 }
 
 // errorResponse builds a DynamoDB (awsJson1_0) error response as the service sends it.
