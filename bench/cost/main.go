@@ -4,10 +4,10 @@
 //
 //	go run ./bench/cost [-endpoint URL] [-out bench/results/cost.json]
 //
-// Every call of the service goes through a DynamoDB client with a metering
-// middleware (see meter.go): HTTP attempts, the ConsumedCapacity DynamoDB Local
-// reports, and the capacity DynamoDB's documented rules charge, from the measured
-// sizes of the items involved. Without -endpoint (or AWS_ENDPOINT_URL_DYNAMODB) it
+// Every call of the service goes through a DynamoDB client with the meter the tests
+// use too (internal/ddbmeter): HTTP attempts and the ConsumedCapacity DynamoDB Local
+// reports; meter.go adds the capacity DynamoDB's documented rules charge, from the
+// measured sizes of the items involved. Without -endpoint (or AWS_ENDPOINT_URL_DYNAMODB) it
 // starts DynamoDB Local itself and stops it on exit.
 package main
 
@@ -66,7 +66,7 @@ func (c *clock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 type runner struct {
 	ctx    context.Context
-	m      *meter
+	m      *rules
 	a      *app.App
 	cfg    config.Config
 	clk    *clock
@@ -117,27 +117,16 @@ func run(endpoint, out string, latencyN int) error {
 		return err
 	}
 
-	m := &meter{oracle: oracle, table: table, wire: &countingTransport{base: http.DefaultTransport.(*http.Transport).Clone()}}
-	for _, k := range in.KeySchema {
-		m.tableKeys = append(m.tableKeys, aws.ToString(k.AttributeName))
-	}
-	for _, g := range in.GlobalSecondaryIndexes {
-		ix := indexDef{name: aws.ToString(g.IndexName), projection: g.Projection.ProjectionType, nonKey: g.Projection.NonKeyAttributes}
-		for _, k := range g.KeySchema {
-			ix.keys = append(ix.keys, aws.ToString(k.AttributeName))
-		}
-		m.indexes = append(m.indexes, ix)
-	}
+	m := newRules(oracle, table, in)
 
 	// The measured client: the functions' own configuration (app.LoadAWS: bounded
-	// retries), with the meter and the counting transport.
+	// retries), with the meter.
 	awsCfg, err := app.LoadAWS(ctx)
 	if err != nil {
 		return err
 	}
 	client := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
-		o.HTTPClient = &http.Client{Transport: m.wire}
-		o.APIOptions = append(o.APIOptions, m.middleware)
+		m.Install(o)
 		// DynamoDB Local sends no x-amz-crc32 on error answers (see local/main.go).
 		o.DisableValidateResponseChecksum = true
 	})
@@ -200,12 +189,12 @@ const (
 
 // measure runs fn and records the DynamoDB calls it made as one operation.
 func (r *runner) measure(key, name, note string, fn func() (string, error)) (results.Operation, error) {
-	mark := r.m.mark()
+	mark := r.m.Mark()
 	outcome, err := fn()
 	if err != nil {
 		return results.Operation{}, fmt.Errorf("%s: %w", name, err)
 	}
-	op := results.Operation{Key: key, Name: name, Note: note, Calls: r.m.since(mark), Outcome: outcome}
+	op := results.Operation{Key: key, Name: name, Note: note, Calls: r.m.charged(mark), Outcome: outcome}
 	for _, c := range op.Calls {
 		op.RoundTrips++
 		op.HTTPAttempts += c.Attempts
@@ -518,7 +507,7 @@ func classicItem(pk, uid string) map[string]types.AttributeValue {
 
 // classicRequest is one protected request the classic way. metered says whether the
 // call goes through the measured client (the scenario) or the plain one (latency).
-func classicRequest(ctx context.Context, m *meter, plain *dynamodb.Client, table, pk string, metered bool) error {
+func classicRequest(ctx context.Context, m *rules, plain *dynamodb.Client, table, pk string, metered bool) error {
 	c := plain
 	if metered {
 		c = meteredClient(m, plain)
@@ -542,12 +531,9 @@ func classicRequest(ctx context.Context, m *meter, plain *dynamodb.Client, table
 var meteredCache *dynamodb.Client
 
 // meteredClient is a client like plain with the meter on.
-func meteredClient(m *meter, plain *dynamodb.Client) *dynamodb.Client {
+func meteredClient(m *rules, plain *dynamodb.Client) *dynamodb.Client {
 	if meteredCache == nil {
-		meteredCache = dynamodb.New(plain.Options(), func(o *dynamodb.Options) {
-			o.HTTPClient = &http.Client{Transport: m.wire}
-			o.APIOptions = append(o.APIOptions, m.middleware)
-		})
+		meteredCache = dynamodb.New(plain.Options(), m.Install)
 	}
 	return meteredCache
 }
@@ -564,7 +550,7 @@ func (r *runner) cacheRuns() error {
 			return fmt.Errorf("cache run login: %d %v", code, err)
 		}
 		a := authz.New(token.NewVerifier(r.a.Public, r.cfg.Issuer, r.cfg.Audience, r.clk.Now), r.a.Store, r.clk.Now, r.log, ttl)
-		mark := r.m.mark()
+		mark := r.m.Mark()
 		for range requests {
 			ok, err := authorizeWith(r.ctx, a, g.AccessToken)
 			if err != nil || !ok {
@@ -576,7 +562,7 @@ func (r *runner) cacheRuns() error {
 		if ttl > 0 {
 			run.Staleness = fmt.Sprintf("a logout-everywhere or disable reaches a warm container after up to %s", ttl)
 		}
-		for _, c := range r.m.since(mark) {
+		for _, c := range r.m.charged(mark) {
 			run.RoundTrips++
 			run.MeasuredRCU += c.MeasuredRCU
 			run.ExpectedRCU += c.ExpectedRCU

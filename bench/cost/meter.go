@@ -5,32 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"reflect"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/example/sessions/bench/internal/results"
-	"github.com/example/sessions/internal/ddb"
+	"github.com/example/sessions/internal/ddbmeter"
 )
-
-// countingTransport counts the HTTP requests that really leave the client: one per
-// attempt, so the SDK's retries show up.
-type countingTransport struct {
-	base http.RoundTripper
-	n    atomic.Int64
-}
-
-func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	t.n.Add(1)
-	return t.base.RoundTrip(r)
-}
 
 // indexDef is a global secondary index as the table declares it.
 type indexDef struct {
@@ -40,54 +24,59 @@ type indexDef struct {
 	nonKey     []string
 }
 
-// meter is an Initialize-step middleware on the measured client. For each API call
-// it records the HTTP attempts, the ConsumedCapacity DynamoDB (Local) reported, and
-// the capacity DynamoDB's documented rules charge for it, computed from the sizes of
-// the items involved. For writes it reads the items before and after the call with a
-// separate, unmetered client (the oracle), since a write's charge depends on both.
-type meter struct {
+// rules extends the shared meter (ddbmeter) with the capacity DynamoDB's documented
+// rules charge for each call, computed from the sizes of the items involved. The
+// meter records the call, its HTTP attempts and the ConsumedCapacity DynamoDB
+// (Local) reported; for writes, rules reads the items before and after the call
+// (Meter.Around) with a separate, unmetered client (the oracle), since a write's
+// charge depends on both.
+type rules struct {
+	*ddbmeter.Meter
 	oracle    *dynamodb.Client
 	table     string
 	tableKeys []string
 	indexes   []indexDef
-	wire      *countingTransport
-
-	mu    sync.Mutex
-	calls []results.Call
 }
 
-func (m *meter) middleware(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("bench.Meter",
-		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			keys := m.writeKeys(in.Parameters)
-			before := m.snapshot(ctx, keys)
-			a0 := m.wire.n.Load()
-			out, md, err := next.HandleInitialize(ctx, in)
-			attempts := int(m.wire.n.Load() - a0)
-			after := m.snapshot(ctx, keys)
-			m.record(in.Parameters, out.Result, err, before, after, attempts)
-			return out, md, err
-		}), middleware.Before)
+// snapshots are the items a write touched, by key, before and after it.
+type snapshots struct {
+	before, after map[string]map[string]types.AttributeValue
 }
 
-// mark returns the position to pass to since.
-func (m *meter) mark() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.calls)
+func newRules(oracle *dynamodb.Client, table string, in *dynamodb.CreateTableInput) *rules {
+	r := &rules{Meter: &ddbmeter.Meter{}, oracle: oracle, table: table}
+	for _, k := range in.KeySchema {
+		r.tableKeys = append(r.tableKeys, aws.ToString(k.AttributeName))
+	}
+	for _, g := range in.GlobalSecondaryIndexes {
+		ix := indexDef{name: aws.ToString(g.IndexName), projection: g.Projection.ProjectionType, nonKey: g.Projection.NonKeyAttributes}
+		for _, k := range g.KeySchema {
+			ix.keys = append(ix.keys, aws.ToString(k.AttributeName))
+		}
+		r.indexes = append(r.indexes, ix)
+	}
+	r.Around = func(ctx context.Context, input any) func() any {
+		keys := r.writeKeys(input)
+		before := r.snapshot(ctx, keys)
+		return func() any { return snapshots{before, r.snapshot(ctx, keys)} }
+	}
+	return r
 }
 
-// since returns the calls recorded after mark.
-func (m *meter) since(mark int) []results.Call {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]results.Call(nil), m.calls[mark:]...)
+// charged returns the calls the meter recorded after mark (Meter.Mark), each with its
+// documented-rules charge.
+func (r *rules) charged(mark int) []results.Call {
+	var calls []results.Call
+	for _, c := range r.Since(mark) {
+		calls = append(calls, r.charge(c))
+	}
+	return calls
 }
 
 // keyOf is the item's primary key as a string ("" if it has none).
-func (m *meter) keyOf(item map[string]types.AttributeValue) string {
+func (r *rules) keyOf(item map[string]types.AttributeValue) string {
 	var b strings.Builder
-	for _, k := range m.tableKeys {
+	for _, k := range r.tableKeys {
 		v, ok := item[k]
 		if !ok {
 			return ""
@@ -110,10 +99,10 @@ func avString(v types.AttributeValue) string {
 }
 
 // writeKeys lists the keys a write call touches.
-func (m *meter) writeKeys(params any) []map[string]types.AttributeValue {
+func (r *rules) writeKeys(params any) []map[string]types.AttributeValue {
 	switch p := params.(type) {
 	case *dynamodb.PutItemInput:
-		return []map[string]types.AttributeValue{m.keyPart(p.Item)}
+		return []map[string]types.AttributeValue{r.keyPart(p.Item)}
 	case *dynamodb.UpdateItemInput:
 		return []map[string]types.AttributeValue{p.Key}
 	case *dynamodb.DeleteItemInput:
@@ -123,7 +112,7 @@ func (m *meter) writeKeys(params any) []map[string]types.AttributeValue {
 		for _, a := range p.TransactItems {
 			switch {
 			case a.Put != nil:
-				keys = append(keys, m.keyPart(a.Put.Item))
+				keys = append(keys, r.keyPart(a.Put.Item))
 			case a.Update != nil:
 				keys = append(keys, a.Update.Key)
 			case a.Delete != nil:
@@ -137,9 +126,9 @@ func (m *meter) writeKeys(params any) []map[string]types.AttributeValue {
 	return nil
 }
 
-func (m *meter) keyPart(item map[string]types.AttributeValue) map[string]types.AttributeValue {
+func (r *rules) keyPart(item map[string]types.AttributeValue) map[string]types.AttributeValue {
 	k := map[string]types.AttributeValue{}
-	for _, name := range m.tableKeys {
+	for _, name := range r.tableKeys {
 		if v, ok := item[name]; ok {
 			k[name] = v
 		}
@@ -148,22 +137,18 @@ func (m *meter) keyPart(item map[string]types.AttributeValue) map[string]types.A
 }
 
 // snapshot reads the items at keys, strongly consistent, through the oracle.
-func (m *meter) snapshot(ctx context.Context, keys []map[string]types.AttributeValue) map[string]map[string]types.AttributeValue {
+func (r *rules) snapshot(ctx context.Context, keys []map[string]types.AttributeValue) map[string]map[string]types.AttributeValue {
 	if len(keys) == 0 {
 		return nil
 	}
 	snap := map[string]map[string]types.AttributeValue{}
 	for _, k := range keys {
-		out, err := m.oracle.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(m.table), Key: k, ConsistentRead: aws.Bool(true)})
+		out, err := r.oracle.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(r.table), Key: k, ConsistentRead: aws.Bool(true)})
 		if err == nil && len(out.Item) > 0 {
-			snap[m.keyOf(k)] = out.Item
+			snap[r.keyOf(k)] = out.Item
 		}
 	}
 	return snap
-}
-
-func opName(params any) string {
-	return strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%T", params), "*dynamodb."), "Input")
 }
 
 func readFactor(consistent *bool) (float64, string) {
@@ -173,12 +158,17 @@ func readFactor(consistent *bool) (float64, string) {
 	return 0.5, "eventually consistent"
 }
 
-func (m *meter) record(params, result any, err error, before, after map[string]map[string]types.AttributeValue, attempts int) {
-	c := results.Call{Op: opName(params), Attempts: attempts}
+// charge is one recorded call as the results carry it: what was measured, and what
+// the documented rules charge for it.
+func (r *rules) charge(call ddbmeter.Call) results.Call {
+	params, result, err := call.Input, call.Output, call.Err
+	snap, _ := call.Extra.(snapshots)
+	before, after := snap.before, snap.after
+	c := results.Call{Op: call.Op, Attempts: call.Attempts}
 	if err != nil {
 		c.Error = errorCode(err)
 	}
-	m.measured(&c, result)
+	measured(&c, call)
 
 	var ccf *types.ConditionalCheckFailedException
 	failedCondition := errors.As(err, &ccf)
@@ -188,8 +178,8 @@ func (m *meter) record(params, result any, err error, before, after map[string]m
 	switch p := params.(type) {
 	case *dynamodb.GetItemInput:
 		size := 0
-		if r, ok := result.(*dynamodb.GetItemOutput); ok {
-			size = itemSize(r.Item)
+		if o, ok := result.(*dynamodb.GetItemOutput); ok {
+			size = itemSize(o.Item)
 		}
 		f, how := readFactor(p.ConsistentRead)
 		c.ExpectedRCU = units(size, 4096) * f
@@ -203,7 +193,7 @@ func (m *meter) record(params, result any, err error, before, after map[string]m
 				size := 0
 				if out != nil {
 					for _, item := range out.Responses[table] {
-						if m.keyOf(item) == m.keyOf(k) {
+						if r.keyOf(item) == r.keyOf(k) {
 							size = itemSize(item)
 						}
 					}
@@ -215,11 +205,11 @@ func (m *meter) record(params, result any, err error, before, after map[string]m
 		}
 	case *dynamodb.QueryInput:
 		size, n := 0, 0
-		if r, ok := result.(*dynamodb.QueryOutput); ok {
-			for _, item := range r.Items {
+		if o, ok := result.(*dynamodb.QueryOutput); ok {
+			for _, item := range o.Items {
 				size += itemSize(item)
 			}
-			n = len(r.Items)
+			n = len(o.Items)
 		}
 		f, how := readFactor(p.ConsistentRead)
 		c.ExpectedRCU = units(size, 4096) * f
@@ -229,13 +219,13 @@ func (m *meter) record(params, result any, err error, before, after map[string]m
 		}
 		c.Rule = fmt.Sprintf("%s query of %s, %d entries, %d B together: ceil(Σ size/4 KB) × %g", how, where, n, size, f)
 	case *dynamodb.PutItemInput, *dynamodb.UpdateItemInput, *dynamodb.DeleteItemInput:
-		k := m.keyOf(m.writeKeys(params)[0])
+		k := r.keyOf(r.writeKeys(params)[0])
 		b, a := before[k], after[k]
 		switch {
 		case err == nil:
 			size := max(itemSize(b), itemSize(a))
 			c.ExpectedWCU = units(size, 1024)
-			c.ExpectedGSI = m.indexWrites(b, a)
+			c.ExpectedGSI = r.indexWrites(b, a)
 			c.ExpectedWCU += c.ExpectedGSI
 			c.Rule = fmt.Sprintf("larger of item before (%d B) and after (%d B): ceil/1 KB", itemSize(b), itemSize(a))
 			if c.ExpectedGSI > 0 {
@@ -249,14 +239,14 @@ func (m *meter) record(params, result any, err error, before, after map[string]m
 		}
 	case *dynamodb.TransactWriteItemsInput:
 		var parts []string
-		for _, key := range m.writeKeys(params) {
-			k := m.keyOf(key)
+		for _, key := range r.writeKeys(params) {
+			k := r.keyOf(key)
 			b, a := before[k], after[k]
 			size := max(itemSize(b), itemSize(a))
 			c.ExpectedWCU += 2 * units(size, 1024)
 			parts = append(parts, fmt.Sprintf("%d B", size))
 			if err == nil {
-				c.ExpectedGSI += m.indexWrites(b, a)
+				c.ExpectedGSI += r.indexWrites(b, a)
 			}
 		}
 		c.ExpectedWCU += c.ExpectedGSI
@@ -268,14 +258,12 @@ func (m *meter) record(params, result any, err error, before, after map[string]m
 			c.Rule += "; cancelled: charged as if prepared (assumption)"
 		}
 	}
-	m.mu.Lock()
-	m.calls = append(m.calls, c)
-	m.mu.Unlock()
+	return c
 }
 
-// measured fills in the ConsumedCapacity the answer carried.
-func (m *meter) measured(c *results.Call, result any) {
-	used := ddb.ConsumedCapacity(c.Op, result)
+// measured fills in the ConsumedCapacity the answer carried, as the meter read it.
+func measured(c *results.Call, call ddbmeter.Call) {
+	used := call.Capacity
 	var raw []string
 	for _, cc := range used.Raw {
 		raw = append(raw, fmt.Sprintf("{%s: units %g, read %g, write %g}", aws.ToString(cc.TableName), aws.ToFloat64(cc.CapacityUnits), aws.ToFloat64(cc.ReadCapacityUnits), aws.ToFloat64(cc.WriteCapacityUnits)))
@@ -290,10 +278,10 @@ func (m *meter) measured(c *results.Call, result any) {
 // write), disappears (1), or changes its keys (2: delete and put); each rounded up
 // per 1 KB of the entry (keys, projected attributes and 100 bytes of overhead). A
 // change to attributes the index does not hold costs nothing.
-func (m *meter) indexWrites(before, after map[string]types.AttributeValue) float64 {
+func (r *rules) indexWrites(before, after map[string]types.AttributeValue) float64 {
 	total := 0.0
-	for _, ix := range m.indexes {
-		eb, ea := m.entry(ix, before), m.entry(ix, after)
+	for _, ix := range r.indexes {
+		eb, ea := r.entry(ix, before), r.entry(ix, after)
 		sz := func(e map[string]types.AttributeValue) float64 { return units(itemSize(e)+100, 1024) }
 		switch {
 		case eb == nil && ea == nil:
@@ -302,7 +290,7 @@ func (m *meter) indexWrites(before, after map[string]types.AttributeValue) float
 		case ea == nil:
 			total += sz(eb)
 		case reflect.DeepEqual(eb, ea):
-		case m.sameIndexKeys(ix, eb, ea):
+		case sameIndexKeys(ix, eb, ea):
 			total += math.Max(sz(eb), sz(ea))
 		default:
 			total += sz(eb) + sz(ea)
@@ -311,7 +299,7 @@ func (m *meter) indexWrites(before, after map[string]types.AttributeValue) float
 	return total
 }
 
-func (m *meter) sameIndexKeys(ix indexDef, a, b map[string]types.AttributeValue) bool {
+func sameIndexKeys(ix indexDef, a, b map[string]types.AttributeValue) bool {
 	for _, k := range ix.keys {
 		if avString(a[k]) != avString(b[k]) {
 			return false
@@ -321,7 +309,7 @@ func (m *meter) sameIndexKeys(ix indexDef, a, b map[string]types.AttributeValue)
 }
 
 // entry is the index entry an item makes, or nil if it lacks an index key (sparse).
-func (m *meter) entry(ix indexDef, item map[string]types.AttributeValue) map[string]types.AttributeValue {
+func (r *rules) entry(ix indexDef, item map[string]types.AttributeValue) map[string]types.AttributeValue {
 	if item == nil {
 		return nil
 	}
@@ -333,7 +321,7 @@ func (m *meter) entry(ix indexDef, item map[string]types.AttributeValue) map[str
 		}
 		e[k] = v
 	}
-	for _, k := range m.tableKeys {
+	for _, k := range r.tableKeys {
 		e[k] = item[k]
 	}
 	switch ix.projection {
@@ -365,18 +353,4 @@ func errorCode(err error) string {
 		s = s[:120]
 	}
 	return s
-}
-
-func one(cc *types.ConsumedCapacity) []types.ConsumedCapacity {
-	if cc == nil {
-		return nil
-	}
-	return []types.ConsumedCapacity{*cc}
-}
-
-func deref(p *float64) float64 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }

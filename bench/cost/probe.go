@@ -109,3 +109,17 @@ func ccOf[T any](out *T, err error) []types.ConsumedCapacity {
 	}
 	return one(cc)
 }
+
+func one(cc *types.ConsumedCapacity) []types.ConsumedCapacity {
+	if cc == nil {
+		return nil
+	}
+	return []types.ConsumedCapacity{*cc}
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
