@@ -16,17 +16,15 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
-
-	"github.com/example/sessions/internal/ddb"
 )
 
 // Call is one operation as the code called it: after the SDK's retries.
 type Call struct {
-	Op       string       // operation name, "GetItem"
-	Err      error        // what the call returned
-	Items    int          // items returned (GetItem 0 or 1, BatchGetItem, Query, Scan)
-	Capacity ddb.Capacity // ConsumedCapacity the answer carried (none on an error)
-	Attempts int          // HTTP requests sent for it, retries included
+	Op       string   // operation name, "GetItem"
+	Err      error    // what the call returned
+	Items    int      // items returned (GetItem 0 or 1, BatchGetItem, Query, Scan)
+	Capacity Capacity // ConsumedCapacity the answer carried (none on an error)
+	Attempts int      // HTTP requests sent for it, retries included
 	// Input and Output are the SDK's parameters and result (Output nil on most
 	// errors), for an extension that derives more from a call than the meter does.
 	Input, Output any
@@ -125,7 +123,7 @@ func newCall(input, output any, err error) Call {
 	case *dynamodb.ScanOutput:
 		c.Items = len(r.Items)
 	}
-	c.Capacity = ddb.ConsumedCapacity(c.Op, output)
+	c.Capacity = ConsumedCapacity(c.Op, output)
 	return c
 }
 

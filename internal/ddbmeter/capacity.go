@@ -1,4 +1,4 @@
-package ddb
+package ddbmeter
 
 import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -16,7 +16,7 @@ type Capacity struct {
 }
 
 // ConsumedCapacity reads the capacity an operation's output reports (every call of
-// the store asks for it). It serves the meters of the tests and of make bench.
+// the store asks for it), for the Meter.
 func ConsumedCapacity(op string, output any) Capacity {
 	var ccs []types.ConsumedCapacity
 	one := func(cc *types.ConsumedCapacity) {
@@ -46,11 +46,7 @@ func ConsumedCapacity(op string, output any) Capacity {
 	case *dynamodb.TransactGetItemsOutput:
 		ccs = r.ConsumedCapacity
 	}
-	read := false
-	switch op {
-	case "GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems":
-		read = true
-	}
+	read := IsRead(op)
 	c := Capacity{Raw: ccs, Reported: len(ccs) > 0}
 	for _, cc := range ccs {
 		units := deref(cc.CapacityUnits)
