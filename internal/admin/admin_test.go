@@ -522,35 +522,6 @@ func TestSessionsRevoke(t *testing.T) {
 	})
 }
 
-func TestDisableEnable(t *testing.T) {
-	f := newFixture(t)
-	f.createUser("alice", pwAlice)
-	g := f.mustLogin("alice", pwAlice, session.Client{})
-	steps := []struct {
-		name   string
-		args   []string
-		stdout string
-		login  bool // whether logging in works afterwards
-		access bool // whether the earlier access token is accepted afterwards
-	}{
-		{"disabling a user refuses logins and access tokens", []string{"user", "disable", "alice"}, "disabled user alice", false, false},
-		{"enabling the user allows them again", []string{"user", "enable", "alice"}, "enabled user alice", true, true},
-	}
-	for _, s := range steps {
-		t.Run(s.name, func(t *testing.T) {
-			if out := f.mustRun("", s.args...); !strings.Contains(out, s.stdout) {
-				t.Fatalf("%q", out)
-			}
-			if _, err := f.login("alice", pwAlice, session.Client{}); (err == nil) != s.login {
-				t.Fatalf("login: %v", err)
-			}
-			if f.authorized(g.AccessToken) != s.access {
-				t.Fatalf("access token accepted = %v", !s.access)
-			}
-		})
-	}
-}
-
 func TestUnknownUser(t *testing.T) {
 	f := newFixture(t)
 	// Failed logins of an unknown name leave a stub login record without a uid.

@@ -139,7 +139,7 @@ func TestTheAuthorizerDenies(t *testing.T) {
 			return "Bearer " + tok.AccessToken
 		}},
 		{"a token on an old version (bare version bump)", func(t *testing.T, h *testenv.Harness, u testenv.User, tok testenv.Tokens) string {
-			if _, err := h.Store.BumpVersion(testenv.Ctx(t), u.ID, ""); err != nil {
+			if err := h.Store.BumpVersion(testenv.Ctx(t), u.ID, "", nil); err != nil {
 				t.Fatal(err)
 			}
 			return "Bearer " + tok.AccessToken
@@ -226,7 +226,7 @@ func TestTheVersionCacheReadsOnlyTheSessionYetALogoutIsImmediate(t *testing.T) {
 	t.Run("a version bump reaches the cache within its TTL", func(t *testing.T) {
 		h2, u2, tok2 := setup(t, map[string]string{"TOKEN_VERSION_CACHE_TTL": "1m"})
 		h2.Allowed(t, tok2.AccessToken) // fills the cache
-		if _, err := h2.Store.BumpVersion(testenv.Ctx(t), u2.ID, ""); err != nil {
+		if err := h2.Store.BumpVersion(testenv.Ctx(t), u2.ID, "", nil); err != nil {
 			t.Fatal(err)
 		}
 		// Within the TTL the cached version may still allow it (the documented
