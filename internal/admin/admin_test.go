@@ -365,6 +365,7 @@ func TestSessionsList(t *testing.T) {
 	bobs := f.mustLogin("bob", pwAlice, session.Client{})
 
 	t.Run("the expired session's item is still in the table", func(t *testing.T) {
+		f.stillStored(expired.SessionID)
 		s := f.session(expired.SessionID)
 		if s.Live(now) || s.Revoked() || !now.After(s.IdleExp) {
 			t.Fatalf("%+v", s)
@@ -475,8 +476,10 @@ func TestSessionsList(t *testing.T) {
 	t.Run("a session deadline reached later shows as expired then", func(t *testing.T) {
 		f.clock.Set(live.RefreshExp)
 		defer f.clock.Set(now)
-		if row := listed(t, f.mustRun("", "sessions", "list", "alice"))[live.SessionID]; row[5] != "expired" {
-			t.Fatalf("%q", row)
+		f.stillStored(live.SessionID)
+		row, ok := listed(t, f.mustRun("", "sessions", "list", "alice"))[live.SessionID]
+		if !ok || row[5] != "expired" {
+			t.Fatalf("listed %v %q, want the stored session shown as expired", ok, row)
 		}
 	})
 }
