@@ -414,7 +414,7 @@ func (s *Service) logoutWithOldToken(ctx context.Context, sid, secret string) er
 // other sessions is only what makes their refresh tokens fail too.
 func (s *Service) logoutAll(ctx context.Context, now time.Time, sid, secret string) error {
 	presented := hashToken(sid, secret)
-	for attempt := 0; ; attempt++ {
+	for range 2 {
 		sess, err := s.store.GetSession(ctx, sid)
 		if errors.Is(err, ErrNotFound) {
 			s.log.InfoContext(ctx, "logout of an unknown session")
@@ -442,11 +442,8 @@ func (s *Service) logoutAll(ctx context.Context, now time.Time, sid, secret stri
 			return nil
 		}
 		err = s.bump(ctx, sess.UserID, "", end)
-		if errors.Is(err, ErrStale) && attempt == 0 {
-			continue
-		}
 		if errors.Is(err, ErrStale) {
-			return fmt.Errorf("%w: session changed during logout", ErrUnavailable)
+			continue // the session changed since the read: decide on what it is now
 		}
 		if err != nil {
 			return err
@@ -456,11 +453,14 @@ func (s *Service) logoutAll(ctx context.Context, now time.Time, sid, secret stri
 		}
 		n, err := s.revokeSessions(ctx, sess.UserID, ReasonLogoutAll, sid, now)
 		if err != nil {
+			// Every access token and session from before is dead already (the
+			// bump); what failed is making the other refresh tokens fail too.
 			return err
 		}
 		log.InfoContext(ctx, "logged out everywhere", "all", true, "other_live_sessions", n)
 		return nil
 	}
+	return fmt.Errorf("%w: session changed twice during logout", ErrUnavailable)
 }
 
 // RevokeUser bumps a user's token version (with an optional new password hash) and
@@ -487,12 +487,15 @@ func (s *Service) bump(ctx context.Context, uid, newPwHash string, end *Revocati
 
 // retryConflict runs a transactional write, and again (three times in all) while a
 // concurrent transaction on the same items cancels it (ErrConflict), which the SDK
-// does not retry. Each retry waits a few random milliseconds, so that two writes that
-// just collided do not collide again.
+// does not retry. Each retry waits a random pause of up to conflictPause, so that two
+// writes that just collided do not collide again.
 func retryConflict(ctx context.Context, write func() error) error {
 	err := write()
-	for attempt := 1; attempt < 3 && errors.Is(err, ErrConflict); attempt++ {
-		t := time.NewTimer(time.Duration(attempt*10+rand.IntN(20)) * time.Millisecond)
+	for range 2 {
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(conflictPause))))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -503,6 +506,9 @@ func retryConflict(ctx context.Context, write func() error) error {
 	}
 	return err
 }
+
+// conflictPause bounds the pause before retrying a write a conflict cancelled.
+const conflictPause = 25 * time.Millisecond
 
 // revokeSessions revokes every listed session of a user but skip, and returns how
 // many of them this call found live: counted from each revocation's own ALL_OLD image,
