@@ -169,17 +169,20 @@ var commands = []*command{
 	},
 	{
 		path: "user disable", args: "NAME", nargs: 1,
-		summary: "refuse the user's logins and access tokens",
-		detail: "Marks NAME disabled: logins fail and the authorizer refuses the user's access " +
-			"tokens. Sessions are not revoked; add `sessionctl user revoke-all NAME` to end them.",
+		summary: "refuse the user's logins; ends all of the user's sessions and tokens",
+		detail: "Marks NAME disabled and ends everything the user had: logins fail (answered as " +
+			"a wrong password is), the token version is bumped (every access token issued " +
+			"before is refused) and every session is revoked. `sessionctl user enable NAME` " +
+			"undoes only the mark.",
 		run: func(c *cli, ctx context.Context, _ *options, args []string) error {
 			return c.userSetDisabled(ctx, args[0], true)
 		},
 	},
 	{
 		path: "user enable", args: "NAME", nargs: 1,
-		summary: "undo user disable",
-		detail:  "Clears the disabled mark of NAME.",
+		summary: "undo user disable (ended sessions stay ended)",
+		detail: "Clears the disabled mark of NAME, so the user can log in again. Sessions and " +
+			"access tokens that the disable ended stay ended.",
 		run: func(c *cli, ctx context.Context, _ *options, args []string) error {
 			return c.userSetDisabled(ctx, args[0], false)
 		},

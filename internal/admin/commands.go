@@ -147,36 +147,24 @@ func (c *cli) userRevokeAll(ctx context.Context, _ *options, args []string) erro
 }
 
 // revokeUser bumps the user's token version (setting newHash if not empty) and
-// revokes every session, then says how many of them were live.
+// revokes every session, then says how many of them this run ended while they were
+// live (RevokeUser counts them from its own writes, so a repeat says 0).
 func (c *cli) revokeUser(ctx context.Context, l *session.Login, newHash, reason string) (string, error) {
-	start := c.env.Now()
-	err := c.service.RevokeUser(ctx, l.UID, newHash, reason)
+	n, err := c.service.RevokeUser(ctx, l.UID, newHash, reason)
 	switch {
 	case errors.Is(err, session.ErrNotFound):
 		return "", notFound("no user record for %q (uid %s)", l.Name, l.UID)
-	case errors.Is(err, session.ErrStale):
-		return "", fmt.Errorf("%s changed while sessionctl updated it; run the command again", l.Name)
 	case err != nil:
 		return "", c.failed("revoking the sessions of "+l.Name, err)
 	}
-	sessions, err := c.sessionsOf(ctx, l.UID)
-	if err != nil {
-		fmt.Fprintf(c.env.Stderr, "sessionctl: could not count the revoked sessions: %s\n", oneLine(err.Error()))
-		return "all sessions revoked", nil
-	}
-	// The sessions this run revoked carry its reason and a revocation time from its
-	// start on (stored in whole seconds); count those that were live at the start.
-	from := start.Truncate(time.Second)
-	n := 0
-	for _, s := range sessions {
-		if s.RevokeReason == reason && !s.RevokedAt.Before(from) && start.Before(s.IdleExp) && start.Before(s.AbsExp) {
-			n++
-		}
-	}
+	return liveCount(n), nil
+}
+
+func liveCount(n int) string {
 	if n == 1 {
-		return "1 live session revoked", nil
+		return "1 live session revoked"
 	}
-	return fmt.Sprintf("%d live sessions revoked", n), nil
+	return fmt.Sprintf("%d live sessions revoked", n)
 }
 
 func (c *cli) userSetDisabled(ctx context.Context, arg string, disabled bool) error {
@@ -184,7 +172,7 @@ func (c *cli) userSetDisabled(ctx context.Context, arg string, disabled bool) er
 	if err != nil {
 		return err
 	}
-	err = c.service.SetDisabled(ctx, l.UID, disabled)
+	n, err := c.service.SetDisabled(ctx, l.UID, disabled)
 	if errors.Is(err, session.ErrNotFound) {
 		return notFound("no user record for %q (uid %s)", l.Name, l.UID)
 	}
@@ -192,9 +180,9 @@ func (c *cli) userSetDisabled(ctx context.Context, arg string, disabled bool) er
 		return c.failed("updating user "+l.Name, err)
 	}
 	if disabled {
-		fmt.Fprintf(c.env.Stdout, "disabled user %s: logins and access tokens are refused\n", l.Name)
+		fmt.Fprintf(c.env.Stdout, "disabled user %s: logins are refused; %s; access tokens issued before now are refused\n", l.Name, liveCount(n))
 	} else {
-		fmt.Fprintf(c.env.Stdout, "enabled user %s\n", l.Name)
+		fmt.Fprintf(c.env.Stdout, "enabled user %s: logins work again; sessions and access tokens ended by the disable stay ended\n", l.Name)
 	}
 	return nil
 }
@@ -281,28 +269,23 @@ func (c *cli) sessionsRevoke(ctx context.Context, _ *options, args []string) err
 	}) >= 0 {
 		return &usageError{msg: fmt.Sprintf("%q is not a session ID", sid), hint: "usage: sessionctl sessions revoke SID"}
 	}
-	s, err := c.service.GetSession(ctx, sid)
-	if errors.Is(err, session.ErrNotFound) {
-		return notFound("no session %q", sid)
-	}
-	if err != nil {
-		return c.failed("reading session "+sid, err)
-	}
-	owner := s.UserID
-	if u, err := c.service.GetUser(ctx, s.UserID); err == nil && u.Name != "" {
-		owner = u.Name
-	}
-	if s.Revoked() {
-		fmt.Fprintf(c.env.Stdout, "session %s of %s was already revoked (%s) at %s\n", sid, owner, printable(s.RevokeReason), stamp(s.RevokedAt))
-		return nil
-	}
-	// Revoking twice is harmless: the first revocation's time and reason stay.
-	_, err = c.service.RevokeSession(ctx, sid, session.ReasonAdminRevoke)
+	// One write, whose ALL_OLD image says whether the session had already been
+	// revoked: a read first could be overtaken by a concurrent revocation. Revoking
+	// twice is harmless: the first revocation's time and reason stay.
+	old, err := c.service.RevokeSession(ctx, sid, session.ReasonAdminRevoke)
 	if errors.Is(err, session.ErrNotFound) {
 		return notFound("no session %q", sid)
 	}
 	if err != nil {
 		return c.failed("revoking session "+sid, err)
+	}
+	owner := old.UserID
+	if u, err := c.service.GetUser(ctx, old.UserID); err == nil && u.Name != "" {
+		owner = u.Name
+	}
+	if old.Revoked() {
+		fmt.Fprintf(c.env.Stdout, "session %s of %s was already revoked (%s) at %s\n", sid, owner, printable(old.RevokeReason), stamp(old.RevokedAt))
+		return nil
 	}
 	fmt.Fprintf(c.env.Stdout, "revoked session %s of %s\n", sid, owner)
 	return nil

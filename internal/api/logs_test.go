@@ -54,7 +54,7 @@ func TestLogsNeverCarrySecrets(t *testing.T) {
 	h.Allowed(t, third.AccessToken)
 	newHash, _ := password.Hash("the next passphrase", testenv.CheapPassword)
 	secrets["new password"] = "the next passphrase"
-	if err := h.App.Service.RevokeUser(testenv.Ctx(t), u.ID, newHash, "password_change"); err != nil {
+	if _, err := h.App.Service.RevokeUser(testenv.Ctx(t), u.ID, newHash, "password_change"); err != nil {
 		t.Fatal(err)
 	}
 

@@ -107,7 +107,10 @@ func (a *Authorizer) Authorize(ctx context.Context, header string) (*Principal, 
 	if reason := Decide(c, sess, user, now); reason != "" {
 		return nil, a.deny(ctx, errors.New(reason), c.Subject)
 	}
-	return &Principal{Subject: c.Subject, Session: c.SID, Scope: c.Scope}, nil
+	// The scope the route acts on is the one stored with the session, the record of
+	// what was granted; the token's claim is only a copy (and Decide has refused a
+	// token whose copy differs).
+	return &Principal{Subject: c.Subject, Session: c.SID, Scope: sess.Scope}, nil
 }
 
 // Decide returns "" if the verified claims are backed by a live session and the
@@ -116,6 +119,8 @@ func Decide(c *token.Claims, sess *session.Session, user *session.User, now time
 	switch {
 	case sess.UserID != c.Subject || user.ID != c.Subject:
 		return "session belongs to another user"
+	case c.Scope != sess.Scope:
+		return "scope does not match the session"
 	case sess.Revoked():
 		return "session revoked"
 	case !sess.Live(now):
@@ -161,13 +166,15 @@ func (a *Authorizer) deny(ctx context.Context, err error, uid string) error {
 	return err
 }
 
-// bearer extracts the token of an "Authorization: Bearer <token>" value.
+// bearer extracts the token of an "Authorization: Bearer <token>" value: the scheme
+// in any case (RFC 9110 §11.1), one space, then the token with surrounding white space
+// trimmed.
 func bearer(h string) (string, bool) {
-	const prefix = "bearer "
-	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+	scheme, t, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
-	t := strings.TrimSpace(h[len(prefix):])
+	t = strings.TrimSpace(t)
 	return t, t != ""
 }
 

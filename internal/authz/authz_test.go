@@ -80,44 +80,45 @@ func TestTheAuthorizerDenies(t *testing.T) {
 		name string
 		// prepare changes the world and returns the Authorization header to send.
 		prepare func(t *testing.T, h *testenv.Harness, u testenv.User, tok testenv.Tokens) string
+		reason  string // the deny's logged reason starts with this
 	}{
 		{"a request without an Authorization header", func(*testing.T, *testenv.Harness, testenv.User, testenv.Tokens) string {
 			return ""
-		}},
+		}, "no bearer token"},
 		{"a header that is not Bearer", func(_ *testing.T, _ *testenv.Harness, u testenv.User, _ testenv.Tokens) string {
 			return "Basic " + base64.StdEncoding.EncodeToString([]byte("alice:"+u.Password))
-		}},
+		}, "no bearer token"},
 		{"Bearer with no token", func(*testing.T, *testenv.Harness, testenv.User, testenv.Tokens) string {
 			return "Bearer "
-		}},
+		}, "no bearer token"},
 		{"a garbage token", func(*testing.T, *testenv.Harness, testenv.User, testenv.Tokens) string {
 			return "Bearer not.a.jwt"
-		}},
+		}, "token: invalid"},
 		{"the refresh token used as an access token", func(_ *testing.T, _ *testenv.Harness, _ testenv.User, tok testenv.Tokens) string {
 			return "Bearer " + tok.RefreshToken
-		}},
+		}, "token: invalid"},
 		{"a token whose claims were edited", func(t *testing.T, _ *testenv.Harness, _ testenv.User, tok testenv.Tokens) string {
 			return "Bearer " + forge(t, tok.AccessToken, func(c map[string]any) { c["ver"] = 2.0 })
-		}},
+		}, "token: invalid"},
 		{"a token signed by another key", func(t *testing.T, _ *testenv.Harness, u testenv.User, _ testenv.Tokens) string {
 			other := testenv.New(t, testenv.Options{})
 			o := other.CreateUser(t, "alice", u.Password, "")
 			return "Bearer " + other.Login(t, o.Name, o.Password).AccessToken
-		}},
+		}, "token: invalid"},
 		{"a session that logged out", func(t *testing.T, h *testenv.Harness, _ testenv.User, tok testenv.Tokens) string {
 			h.Logout(t, tok.RefreshToken, "")
 			return "Bearer " + tok.AccessToken
-		}},
+		}, "session revoked"},
 		{"a session revoked for refresh-token reuse", func(t *testing.T, h *testenv.Harness, _ testenv.User, tok testenv.Tokens) string {
 			h.MustRefresh(t, tok.RefreshToken)
 			h.Clock.Advance(11 * time.Second)
 			h.Refresh(t, tok.RefreshToken)
 			return "Bearer " + tok.AccessToken
-		}},
+		}, "session revoked"},
 		{"an expired access token", func(t *testing.T, h *testenv.Harness, _ testenv.User, tok testenv.Tokens) string {
 			h.Clock.Advance(15*time.Minute + 6*time.Second) // past exp and the 5 s leeway
 			return "Bearer " + tok.AccessToken
-		}},
+		}, "token: invalid"},
 		{"a token of a session past its absolute end (inside the JWT leeway)", func(t *testing.T, h *testenv.Harness, _ testenv.User, tok testenv.Tokens) string {
 			rt := tok.RefreshToken
 			var at string
@@ -127,37 +128,39 @@ func TestTheAuthorizerDenies(t *testing.T) {
 				rt, at = next.RefreshToken, next.AccessToken
 			}
 			h.Clock.Advance(time.Minute + 2*time.Second)
+			h.StillStored(t, "s#"+tok.SessionID) // the deny must come from the deadline, not a missing item
 			return "Bearer " + at
-		}},
+		}, "session expired"},
 		{"a token of a session past its idle deadline (inside the JWT leeway)", func(t *testing.T, h *testenv.Harness, _ testenv.User, tok testenv.Tokens) string {
 			h.Clock.Advance(time.Hour + 2*time.Second) // access TTL = idle TTL = 1h here
+			h.StillStored(t, "s#"+tok.SessionID)       // the deny must come from the deadline, not a missing item
 			return "Bearer " + tok.AccessToken
-		}},
+		}, "session expired"},
 		{"a token on an old version (logout everywhere)", func(t *testing.T, h *testenv.Harness, u testenv.User, tok testenv.Tokens) string {
 			other := h.Login(t, u.Name, u.Password)
 			h.Logout(t, other.RefreshToken, "all")
 			return "Bearer " + tok.AccessToken
-		}},
+		}, "session revoked"},
 		{"a token on an old version (bare version bump)", func(t *testing.T, h *testenv.Harness, u testenv.User, tok testenv.Tokens) string {
-			if _, err := h.Store.BumpVersion(testenv.Ctx(t), u.ID, ""); err != nil {
+			if err := h.Store.BumpVersion(testenv.Ctx(t), u.ID, "", nil); err != nil {
 				t.Fatal(err)
 			}
 			return "Bearer " + tok.AccessToken
-		}},
+		}, "token version is not current"},
 		{"a disabled user", func(t *testing.T, h *testenv.Harness, u testenv.User, tok testenv.Tokens) string {
 			if err := h.Store.SetDisabled(testenv.Ctx(t), u.ID, true); err != nil {
 				t.Fatal(err)
 			}
 			return "Bearer " + tok.AccessToken
-		}},
+		}, "user disabled"},
 		{"a session whose item is gone", func(t *testing.T, h *testenv.Harness, _ testenv.User, tok testenv.Tokens) string {
 			deleteItem(t, h, "s#"+tok.SessionID)
 			return "Bearer " + tok.AccessToken
-		}},
+		}, "session or user not found"},
 		{"a user whose token record is gone", func(t *testing.T, h *testenv.Harness, u testenv.User, tok testenv.Tokens) string {
 			deleteItem(t, h, "u#"+u.ID)
 			return "Bearer " + tok.AccessToken
-		}},
+		}, "session or user not found"},
 	}
 	env := map[string]string{"ACCESS_TOKEN_TTL": "15m", "REFRESH_TOKEN_TTL": "1h", "SESSION_MAX_AGE": "2h"}
 	for _, tc := range cases {
@@ -172,6 +175,7 @@ func TestTheAuthorizerDenies(t *testing.T) {
 				t.Fatal("setup: the fresh token is denied")
 			}
 			header := tc.prepare(t, h, u, tok)
+			h.Logs.Reset()
 			resp := h.AuthorizeHeader(t, header)
 			if resp.IsAuthorized {
 				t.Fatal("allowed")
@@ -179,8 +183,8 @@ func TestTheAuthorizerDenies(t *testing.T) {
 			if len(resp.Context) != 0 {
 				t.Errorf("a deny carries context %v", resp.Context)
 			}
-			if !strings.Contains(h.Logs.String(), `"decision":"deny"`) {
-				t.Error("the deny was not logged")
+			if want := `"decision":"deny","reason":"` + tc.reason; !strings.Contains(h.Logs.String(), want) {
+				t.Errorf("the deny was not logged with %s:\n%s", want, h.Logs.String())
 			}
 		})
 	}
@@ -226,7 +230,7 @@ func TestTheVersionCacheReadsOnlyTheSessionYetALogoutIsImmediate(t *testing.T) {
 	t.Run("a version bump reaches the cache within its TTL", func(t *testing.T) {
 		h2, u2, tok2 := setup(t, map[string]string{"TOKEN_VERSION_CACHE_TTL": "1m"})
 		h2.Allowed(t, tok2.AccessToken) // fills the cache
-		if _, err := h2.Store.BumpVersion(testenv.Ctx(t), u2.ID, ""); err != nil {
+		if err := h2.Store.BumpVersion(testenv.Ctx(t), u2.ID, "", nil); err != nil {
 			t.Fatal(err)
 		}
 		// Within the TTL the cached version may still allow it (the documented

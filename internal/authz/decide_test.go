@@ -22,8 +22,14 @@ import (
 var now = time.Unix(1_800_000_000, 0)
 
 func claims(sub, sid string, ver int64) *token.Claims {
-	c := &token.Claims{SID: sid, Ver: &ver}
+	c := &token.Claims{SID: sid, Ver: &ver, Scope: "read write"}
 	c.Subject = sub
+	return c
+}
+
+func withScope(scope string) *token.Claims {
+	c := claims("user-1", "session-1", 3)
+	c.Scope = scope
 	return c
 }
 
@@ -32,6 +38,7 @@ func liveSession() *session.Session {
 		ID:        "session-1",
 		UserID:    "user-1",
 		Ver:       3,
+		Scope:     "read write",
 		IdleExp:   now.Add(time.Hour),
 		AbsExp:    now.Add(24 * time.Hour),
 		CreatedAt: now.Add(-time.Hour),
@@ -79,6 +86,18 @@ func TestDecide(t *testing.T) {
 			claims: claims("user-1", "session-1", 0), user: func(u *session.User) { u.Ver = 0 }, want: ""},
 		{name: "the session's own copy of the version does not override the user's",
 			sess: func(s *session.Session) { s.Ver = 99 }, want: ""},
+		{name: "a token claiming more scope than its session holds is denied",
+			claims: withScope("read write admin"), want: "scope does not match the session"},
+		{name: "a token claiming less scope than its session holds is denied",
+			claims: withScope("read"), want: "scope does not match the session"},
+		{name: "a token without scope for a session with scope is denied",
+			claims: withScope(""), want: "scope does not match the session"},
+		{name: "a token with scope for a session without any is denied",
+			sess: func(s *session.Session) { s.Scope = "" }, want: "scope does not match the session"},
+		{name: "the same scopes in another order are denied (the claim is a copy, byte for byte)",
+			claims: withScope("write read"), want: "scope does not match the session"},
+		{name: "a token and a session both without scope are allowed",
+			claims: withScope(""), sess: func(s *session.Session) { s.Scope = "" }, want: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -96,19 +96,12 @@ func (s *Store) CreateSession(ctx context.Context, sess *session.Session, login 
 	if err == nil {
 		return nil
 	}
-	var tce *types.TransactionCanceledException
-	if errors.As(err, &tce) {
-		for i, r := range tce.CancellationReasons {
-			if aws.ToString(r.Code) != "ConditionalCheckFailed" {
-				continue
-			}
-			if i == 0 {
-				return fmt.Errorf("ddb create session: %w", session.ErrExists)
-			}
-			return fmt.Errorf("ddb create session: %w", session.ErrStale)
+	return classifyTx("create session", err, func(i int) error {
+		if i == 0 {
+			return fmt.Errorf("session id taken: %w", session.ErrExists)
 		}
-	}
-	return classify("create session", err)
+		return fmt.Errorf("login record changed since read: %w", session.ErrStale)
+	})
 }
 
 // Rotate replaces the session's current refresh-token hash with Next and slides the
@@ -154,7 +147,13 @@ func (s *Store) Rotate(ctx context.Context, in session.RotateInput) (*session.Se
 // RevokeSession marks a session revoked. With a non-nil hash the session must hold
 // it as its current or previous refresh token (logout proves possession); a nil hash
 // revokes unconditionally (theft detected, log out everywhere, admin). Revoking twice
-// keeps the first time and reason. It returns the session, or session.ErrNotFound.
+// keeps the first time and reason.
+//
+// It returns the session as it was just before this write (ALL_OLD, same round trip),
+// so the caller learns atomically whether it was this call that ended a live session
+// (old.Live(now)) rather than one that found it revoked or expired; a read before or
+// after could be overtaken by a concurrent write. session.ErrNotFound if there is no
+// such session or it holds neither hash.
 func (s *Store) RevokeSession(ctx context.Context, sid string, hash []byte, reason string, now time.Time) (*session.Session, error) {
 	cond := "attribute_exists(pk)"
 	values := map[string]types.AttributeValue{":now": num(now.Unix()), ":r": str(reason)}
@@ -166,16 +165,19 @@ func (s *Store) RevokeSession(ctx context.Context, sid string, hash []byte, reas
 		TableName:                 s.table,
 		Key:                       sessionKey(sid),
 		ReturnConsumedCapacity:    total,
-		UpdateExpression:          aws.String("SET revoked_at = if_not_exists(revoked_at, :now), revoke_reason = if_not_exists(revoke_reason, :r)"),
+		UpdateExpression:          aws.String(revokeExpr),
 		ConditionExpression:       aws.String(cond),
 		ExpressionAttributeValues: values,
-		ReturnValues:              types.ReturnValueAllNew,
+		ReturnValues:              types.ReturnValueAllOld,
 	})
 	if err != nil {
 		return nil, classify("revoke session", err)
 	}
 	return parseSession(out.Attributes), nil
 }
+
+// revokeExpr marks a session revoked, keeping the first revocation's time and reason.
+const revokeExpr = "SET revoked_at = if_not_exists(revoked_at, :now), revoke_reason = if_not_exists(revoke_reason, :r)"
 
 // GetSession reads a session with a strongly consistent read.
 func (s *Store) GetSession(ctx context.Context, sid string) (*session.Session, error) {

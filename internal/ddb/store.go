@@ -116,4 +116,34 @@ func classify(op string, err error) error {
 	return fmt.Errorf("ddb %s: %w: %w", op, session.ErrUnavailable, err)
 }
 
+// classifyTx turns a failed TransactWriteItems into the sentinel its cancellation
+// reasons call for. checkFailed names what a failed condition on item i (in
+// TransactItems order) means, since only the caller knows which condition encodes
+// "exists", "stale" or "not found". A failed condition wins over the other reasons: it
+// is a definite answer about the data, they are transient. Errors that are not a
+// cancellation go through classify.
+func classifyTx(op string, err error, checkFailed func(i int) error) error {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return classify(op, err)
+	}
+	for i, r := range tce.CancellationReasons {
+		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+			return fmt.Errorf("ddb %s: %w", op, checkFailed(i))
+		}
+	}
+	for _, r := range tce.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "TransactionConflict":
+			return fmt.Errorf("ddb %s: %w: %w", op, session.ErrConflict, err)
+		case "ValidationError", "ItemCollectionSizeLimitExceeded":
+			// The request itself is wrong; retrying cannot help.
+			return fmt.Errorf("ddb %s: %w", op, err)
+		}
+	}
+	// ThrottlingError, ProvisionedThroughputExceeded, or a reason this code does not
+	// know: fail closed.
+	return fmt.Errorf("ddb %s: %w: %w", op, session.ErrUnavailable, err)
+}
+
 var total = types.ReturnConsumedCapacityTotal

@@ -2,8 +2,8 @@ package ddb
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/example/sessions/internal/session"
@@ -148,7 +148,10 @@ func (s *Store) GetUser(ctx context.Context, uid string) (*session.User, error) 
 }
 
 // CreateUser writes a new account: its login record (replacing a failures-only stub)
-// and its token record, in one transaction. session.ErrExists if the name is taken.
+// and its token record, in one transaction. session.ErrExists if the name (or, by a
+// freak of chance, the user ID) is taken; a cancellation for any other reason is
+// classified as such (session.ErrConflict, session.ErrUnavailable, ...), never as
+// "exists".
 func (s *Store) CreateUser(ctx context.Context, l *session.Login) error {
 	login := loginKey(l.Name)
 	login["uid"] = str(l.UID)
@@ -168,11 +171,12 @@ func (s *Store) CreateUser(ctx context.Context, l *session.Login) error {
 		},
 	})
 	if err != nil {
-		var tce *types.TransactionCanceledException
-		if errors.As(err, &tce) {
-			return fmt.Errorf("ddb create user %s: %w", l.Name, session.ErrExists)
-		}
-		return classify("create user", err)
+		return classifyTx("create user", err, func(i int) error {
+			if i == 0 {
+				return fmt.Errorf("username taken: %w", session.ErrExists)
+			}
+			return fmt.Errorf("user id taken: %w", session.ErrExists)
+		})
 	}
 	return nil
 }
@@ -180,66 +184,121 @@ func (s *Store) CreateUser(ctx context.Context, l *session.Login) error {
 // BumpVersion raises a user's token version by one, on the token record and on the
 // login record's copy together, and optionally sets a new password hash. Every access
 // token minted before it is then refused by the authorizer, and every login that read
-// the old version fails its CreateSession condition. It returns the new version.
-func (s *Store) BumpVersion(ctx context.Context, uid string, newPwHash string) (int64, error) {
+// the old version fails its CreateSession condition.
+//
+// The increment is done by DynamoDB (ver = ver + 1 on both records, which only ever
+// change together), not computed from a read, so concurrent bumps all succeed and
+// none is lost; only the immutable username is read first, to address the login
+// record. With end, the same transaction revokes that session on condition that it is
+// still live (see session.Revocation): the bump happens if and only if the session
+// was live at that instant, and a failed condition is session.ErrStale with nothing
+// written. session.ErrNotFound if the user has no token record.
+func (s *Store) BumpVersion(ctx context.Context, uid, newPwHash string, end *session.Revocation) error {
 	user, err := s.GetUser(ctx, uid)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	next := num(user.Ver + 1)
-	loginExpr := "SET ver = :next"
-	loginValues := map[string]types.AttributeValue{":next": next, ":uid": str(uid)}
+	loginExpr := "SET ver = ver + :one"
+	loginValues := map[string]types.AttributeValue{":one": num(1), ":uid": str(uid)}
 	if newPwHash != "" {
 		loginExpr += ", pwhash = :h REMOVE fails, last_fail"
 		loginValues[":h"] = str(newPwHash)
 	}
+	items := []types.TransactWriteItem{
+		{Update: &types.Update{
+			TableName: s.table, Key: userKey(uid),
+			UpdateExpression:          aws.String("SET ver = ver + :one"),
+			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+		}},
+		{Update: &types.Update{
+			TableName: s.table, Key: loginKey(user.Name),
+			UpdateExpression:          aws.String(loginExpr),
+			ConditionExpression:       aws.String("uid = :uid"),
+			ExpressionAttributeValues: loginValues,
+		}},
+	}
+	if end != nil {
+		items = append(items, types.TransactWriteItem{Update: s.revokeLive(end)})
+	}
+	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		ReturnConsumedCapacity: total, TransactItems: items,
+	})
+	if err != nil {
+		return classifyTx("bump version", err, func(i int) error {
+			switch i {
+			case 0:
+				return fmt.Errorf("no token record: %w", session.ErrNotFound)
+			case 1:
+				return fmt.Errorf("login record %q is not the user's: %w", user.Name, session.ErrNotFound)
+			}
+			return fmt.Errorf("session no longer live or its token rotated away: %w", session.ErrStale)
+		})
+	}
+	return nil
+}
+
+// revokeLive is the transaction item that revokes a session only while it is live
+// and, with a hash, still holds that token.
+func (s *Store) revokeLive(r *session.Revocation) *types.Update {
+	cond := "attribute_not_exists(revoked_at) AND idle_exp > :now AND abs_exp > :now"
+	values := map[string]types.AttributeValue{":now": num(r.Now.Unix()), ":r": str(r.Reason)}
+	if r.Hash != nil {
+		cond += " AND (cur = :h OR prev = :h)"
+		values[":h"] = bin(r.Hash)
+	}
+	return &types.Update{
+		TableName: s.table, Key: sessionKey(r.SessionID),
+		UpdateExpression:          aws.String(revokeExpr),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: values,
+	}
+}
+
+// SetDisabled disables or enables an account on both records, in one transaction.
+// Disabling also bumps the token version on both (as BumpVersion does): every access
+// token minted before is refused from then on, whatever the disabled flag says later,
+// and a login that read the record before fails its CreateSession condition, so no
+// session can be opened across the disable. Enabling only clears the flag, so it
+// revives nothing. The caller revokes the sessions (session.Service.SetDisabled).
+// session.ErrNotFound if the user has no token record.
+func (s *Store) SetDisabled(ctx context.Context, uid string, disabled bool) error {
+	user, err := s.GetUser(ctx, uid)
+	if err != nil {
+		return err
+	}
+	expr := "SET disabled = :d"
+	values := map[string]types.AttributeValue{":d": &types.AttributeValueMemberBOOL{Value: disabled}}
+	if disabled {
+		expr += ", ver = ver + :one"
+		values[":one"] = num(1)
+	}
+	loginValues := maps.Clone(values)
+	loginValues[":uid"] = str(uid)
 	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		ReturnConsumedCapacity: total,
 		TransactItems: []types.TransactWriteItem{
 			{Update: &types.Update{
 				TableName: s.table, Key: userKey(uid),
-				UpdateExpression:          aws.String("SET ver = :next"),
-				ConditionExpression:       aws.String("ver = :ver"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":next": next, ":ver": num(user.Ver)},
+				UpdateExpression:          aws.String(expr),
+				ConditionExpression:       aws.String("attribute_exists(pk)"),
+				ExpressionAttributeValues: values,
 			}},
 			{Update: &types.Update{
 				TableName: s.table, Key: loginKey(user.Name),
-				UpdateExpression:          aws.String(loginExpr),
+				UpdateExpression:          aws.String(expr),
 				ConditionExpression:       aws.String("uid = :uid"),
 				ExpressionAttributeValues: loginValues,
 			}},
 		},
 	})
 	if err != nil {
-		var tce *types.TransactionCanceledException
-		if errors.As(err, &tce) {
-			return 0, fmt.Errorf("ddb bump version: %w", session.ErrStale)
-		}
-		return 0, classify("bump version", err)
-	}
-	return user.Ver + 1, nil
-}
-
-// SetDisabled disables or enables an account on both records.
-func (s *Store) SetDisabled(ctx context.Context, uid string, disabled bool) error {
-	user, err := s.GetUser(ctx, uid)
-	if err != nil {
-		return err
-	}
-	v := &types.AttributeValueMemberBOOL{Value: disabled}
-	update := func(k map[string]types.AttributeValue) *types.Update {
-		return &types.Update{
-			TableName: s.table, Key: k,
-			UpdateExpression:          aws.String("SET disabled = :d"),
-			ConditionExpression:       aws.String("attribute_exists(pk)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":d": v},
-		}
-	}
-	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		TransactItems: []types.TransactWriteItem{{Update: update(userKey(uid))}, {Update: update(loginKey(user.Name))}},
-	})
-	if err != nil {
-		return classify("set disabled", err)
+		return classifyTx("set disabled", err, func(i int) error {
+			if i == 0 {
+				return fmt.Errorf("no token record: %w", session.ErrNotFound)
+			}
+			return fmt.Errorf("login record %q is not the user's: %w", user.Name, session.ErrNotFound)
+		})
 	}
 	return nil
 }

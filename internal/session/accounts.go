@@ -10,10 +10,14 @@ import (
 	"github.com/example/sessions/internal/password"
 )
 
-// Revoke reasons of account operations (the revoke_reason attribute).
+// Revoke reasons (the revoke_reason attribute).
 const (
+	ReasonLogout         = "logout"              // the session's own logout
+	ReasonLogoutAll      = "logout_all"          // another session of the user logged out everywhere
+	ReasonReuse          = "refresh_token_reuse" // an older refresh token came back: theft
 	ReasonPasswordChange = "password_change"
 	ReasonAdminRevoke    = "admin_revoke"
+	ReasonUserDisabled   = "user_disabled"
 )
 
 // NewUserID returns a new opaque user ID: "usr_" and 128 random bits in base64url. It
@@ -82,12 +86,30 @@ func (s *Service) SetPassword(ctx context.Context, uid, pw string) error {
 	if err != nil {
 		return err
 	}
-	return s.RevokeUser(ctx, uid, hash, ReasonPasswordChange)
+	_, err = s.RevokeUser(ctx, uid, hash, ReasonPasswordChange)
+	return err
 }
 
-// SetDisabled disables or enables an account.
-func (s *Service) SetDisabled(ctx context.Context, uid string, disabled bool) error {
-	return s.store.SetDisabled(ctx, uid, disabled)
+// SetDisabled disables or enables an account. Disabling ends everything the account
+// had: in one transaction it sets the flag and bumps the token version (every access
+// token minted before is refused, and a login racing it cannot open a session), then
+// it revokes every session, so their refresh tokens fail too. It returns how many
+// live sessions it ended. Enabling only clears the flag: the old version stays
+// behind, so nothing from before the disable comes back.
+func (s *Service) SetDisabled(ctx context.Context, uid string, disabled bool) (int, error) {
+	if err := retryConflict(ctx, func() error { return s.store.SetDisabled(ctx, uid, disabled) }); err != nil {
+		return 0, err
+	}
+	if !disabled {
+		s.log.InfoContext(ctx, "user enabled", "uid", uid)
+		return 0, nil
+	}
+	n, err := s.revokeSessions(ctx, uid, ReasonUserDisabled, "", s.now())
+	if err != nil {
+		return n, err
+	}
+	s.log.InfoContext(ctx, "user disabled", "uid", uid, "live_sessions", n)
+	return n, nil
 }
 
 // ListSessions returns every stored session of a user, newest first, live or not
@@ -113,7 +135,9 @@ func (s *Service) ListSessions(ctx context.Context, uid string) ([]*Session, err
 }
 
 // RevokeSession ends one session (an administrator's revoke). Revoking twice keeps the
-// first time and reason. It returns the session, or ErrNotFound.
+// first time and reason. It returns the session as it was just before (so
+// old.Revoked() says it had already been revoked, by this write's own account, not a
+// read that a concurrent revocation could overtake), or ErrNotFound.
 func (s *Service) RevokeSession(ctx context.Context, sid, reason string) (*Session, error) {
 	return s.store.RevokeSession(ctx, sid, nil, reason, s.now())
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -18,6 +19,11 @@ var (
 	// ErrUnavailable: storage throttled, failed or timed out after the SDK's retries.
 	// Callers answer 503 (or deny, in the authorizer) and must not treat it as "no".
 	ErrUnavailable = errors.New("session: storage unavailable")
+	// ErrConflict: a transaction was cancelled because another one was writing one of
+	// its items at that moment (DynamoDB's TransactionConflict). It is an
+	// ErrUnavailable, so a caller that gives up answers 503; unlike throttling, the
+	// SDK does not retry it, and trying again at once usually succeeds.
+	ErrConflict = fmt.Errorf("%w: conflicting transaction", ErrUnavailable)
 )
 
 // Session is one signed-in device: its refresh-token chain, deadlines and revocation.
@@ -72,6 +78,17 @@ type Login struct {
 
 // Known reports whether the record belongs to an account (not a failures-only stub).
 func (l *Login) Known() bool { return l != nil && l.UID != "" }
+
+// Revocation names a session that a version bump revokes in the same transaction
+// (logout everywhere), on condition that it is still live at Now and, with a Hash,
+// still holds that refresh token as its current or previous one. If the condition
+// fails, nothing is written and the bump fails with ErrStale.
+type Revocation struct {
+	SessionID string
+	Hash      []byte // nil: whichever token it holds (theft detected on an older one)
+	Reason    string
+	Now       time.Time
+}
 
 // RotateInput describes one refresh-token rotation.
 type RotateInput struct {

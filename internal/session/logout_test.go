@@ -193,7 +193,7 @@ func TestAPasswordChangeEndsEverySession(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := h.App.Service.RevokeUser(testenv.Ctx(t), s.user.ID, hash, "password_change"); err != nil {
+	if _, err := h.App.Service.RevokeUser(testenv.Ctx(t), s.user.ID, hash, "password_change"); err != nil {
 		t.Fatalf("RevokeUser: %v", err)
 	}
 
@@ -220,7 +220,7 @@ func TestABareVersionBumpMakesEveryAccessTokenOfTheSessionUseless(t *testing.T) 
 	s := login(t, nil)
 	h := s.h
 	hash, _ := password.Hash("another passphrase!", testenv.CheapPassword)
-	if _, err := h.Store.BumpVersion(testenv.Ctx(t), s.user.ID, hash); err != nil {
+	if err := h.Store.BumpVersion(testenv.Ctx(t), s.user.ID, hash, nil); err != nil {
 		t.Fatal(err)
 	}
 	wantDenied(t, h, s.tok.AccessToken)
@@ -239,7 +239,7 @@ func TestRevokeUserFailsWithoutHalfDoingItWhenStorageIsDown(t *testing.T) {
 	s := login(t, nil)
 	h := s.h
 	clear := h.Net.Inject("TransactWriteItems", -1, testenv.ServerError())
-	err := h.App.Service.RevokeUser(testenv.Ctx(t), s.user.ID, "", "admin")
+	_, err := h.App.Service.RevokeUser(testenv.Ctx(t), s.user.ID, "", "admin")
 	clear()
 	if !errors.Is(err, session.ErrUnavailable) {
 		t.Fatalf("RevokeUser with DynamoDB failing: %v, want ErrUnavailable", err)
@@ -248,7 +248,7 @@ func TestRevokeUserFailsWithoutHalfDoingItWhenStorageIsDown(t *testing.T) {
 		t.Errorf("version %d after a failed bump", v)
 	}
 	// Once storage is back, it works.
-	if err := h.App.Service.RevokeUser(testenv.Ctx(t), s.user.ID, "", "admin"); err != nil {
+	if _, err := h.App.Service.RevokeUser(testenv.Ctx(t), s.user.ID, "", "admin"); err != nil {
 		t.Fatal(err)
 	}
 	wantDenied(t, h, s.tok.AccessToken)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +27,7 @@ type Store interface {
 	CreateSession(ctx context.Context, s *Session, l *Login) error
 	Rotate(ctx context.Context, in RotateInput) (*Session, error)
 	RevokeSession(ctx context.Context, sid string, hash []byte, reason string, now time.Time) (*Session, error)
-	BumpVersion(ctx context.Context, uid, newPwHash string) (int64, error)
+	BumpVersion(ctx context.Context, uid, newPwHash string, end *Revocation) error
 	ListUserSessions(ctx context.Context, uid string) ([]string, error)
 	GetSession(ctx context.Context, sid string) (*Session, error)
 	GetUser(ctx context.Context, uid string) (*User, error)
@@ -341,7 +342,7 @@ func (s *Service) generationsOld(sess *Session, sid, secret string) int64 {
 
 func (s *Service) revokeForReuse(ctx context.Context, log *slog.Logger, sid, why string) error {
 	log.WarnContext(ctx, "refresh token reuse: revoking session", "why", why)
-	if _, err := s.store.RevokeSession(ctx, sid, nil, "refresh_token_reuse", s.now()); err != nil && !errors.Is(err, ErrNotFound) {
+	if _, err := s.store.RevokeSession(ctx, sid, nil, ReasonReuse, s.now()); err != nil && !errors.Is(err, ErrNotFound) {
 		// Never answer as if the session were dead while it is not: the client
 		// retries, and the retry revokes.
 		return err
@@ -351,25 +352,28 @@ func (s *Service) revokeForReuse(ctx context.Context, log *slog.Logger, sid, why
 
 // Logout revokes the session a refresh token belongs to. With all, it also revokes
 // every session of the user and every access token minted before, by bumping the
-// user's token version. An unknown or invalid token is not an error (RFC 7009 §2.2).
+// user's token version, but only if that session is live: a token of a session that
+// was revoked (as theft, by a logout, by an administrator) or is past a deadline
+// changes nothing more than a single logout would. An unknown or invalid token is not
+// an error (RFC 7009 §2.2).
 func (s *Service) Logout(ctx context.Context, tok string, all bool) error {
 	now := s.now()
 	sid, secret, _, err := parseRefreshToken(tok)
 	if err != nil {
 		return nil
 	}
-	sess, err := s.store.RevokeSession(ctx, sid, hashToken(sid, secret), "logout", now)
+	if all {
+		return s.logoutAll(ctx, now, sid, secret)
+	}
+	old, err := s.store.RevokeSession(ctx, sid, hashToken(sid, secret), ReasonLogout, now)
 	if errors.Is(err, ErrNotFound) {
-		return s.logoutWithOldToken(ctx, sid, secret, all)
+		return s.logoutWithOldToken(ctx, sid, secret)
 	}
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "logged out", "sid", LogID(sid), "uid", sess.UserID, "all", all)
-	if !all {
-		return nil
-	}
-	return s.revokeUser(ctx, sess.UserID, "", "logout_all", sid)
+	s.log.InfoContext(ctx, "logged out", "sid", LogID(sid), "uid", old.UserID, "all", false, "was_live", old.Live(now))
+	return nil
 }
 
 // logoutWithOldToken handles a logout whose token is neither the current nor the
@@ -377,7 +381,7 @@ func (s *Service) Logout(ctx context.Context, tok string, all bool) error {
 // refreshing with its descendants: a theft, which a logout must end as surely as a
 // refresh would. A forged or unknown token changes nothing. Only this failure path
 // pays the extra read.
-func (s *Service) logoutWithOldToken(ctx context.Context, sid, secret string, all bool) error {
+func (s *Service) logoutWithOldToken(ctx context.Context, sid, secret string) error {
 	sess, err := s.store.GetSession(ctx, sid)
 	if errors.Is(err, ErrNotFound) {
 		s.log.InfoContext(ctx, "logout of an unknown session")
@@ -395,45 +399,142 @@ func (s *Service) logoutWithOldToken(ctx context.Context, sid, secret string, al
 	if err := s.revokeForReuse(ctx, log, sid, fmt.Sprintf("logout with a token %d generations old", k)); !errors.Is(err, ErrInvalidGrant) {
 		return err
 	}
-	if all {
-		return s.revokeUser(ctx, sess.UserID, "", "logout_all", sid)
-	}
 	return nil
+}
+
+// logoutAll is Logout with all. Whether the session is live and the token its own is
+// decided by the condition of the one transaction that bumps the version and revokes
+// the session (Store.BumpVersion with a Revocation), not by the read before it, which
+// only finds the user and the token's place in the chain: a session revoked or
+// rotated in between fails the condition, nothing is written, and the decision is
+// made again on what the session is now. Because the bump and this session's
+// revocation are one write, a logout that fails half-way (503) leaves the session
+// live, and the client's retry does the whole of it; once they are done, every
+// access token and every session opened before is dead, and the revocation of the
+// other sessions is only what makes their refresh tokens fail too.
+func (s *Service) logoutAll(ctx context.Context, now time.Time, sid, secret string) error {
+	presented := hashToken(sid, secret)
+	for range 2 {
+		sess, err := s.store.GetSession(ctx, sid)
+		if errors.Is(err, ErrNotFound) {
+			s.log.InfoContext(ctx, "logout of an unknown session")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		log := s.log.With("sid", LogID(sid), "uid", sess.UserID)
+		end := &Revocation{SessionID: sid, Reason: ReasonLogout, Now: now}
+		switch {
+		case subtle.ConstantTimeCompare(sess.Cur, presented) == 1 || subtle.ConstantTimeCompare(sess.Prev, presented) == 1:
+			end.Hash = presented
+		case s.generationsOld(sess, sid, secret) > 0:
+			// Theft, detected by the logout itself: end it, and with it everything
+			// else, as asked. (A dead session's old token ends nothing: below.)
+			end.Reason = ReasonReuse
+		default:
+			log.WarnContext(ctx, "logout refused", "reason", "secret does not belong to the session")
+			return nil
+		}
+		if !sess.Live(now) {
+			log.InfoContext(ctx, "logout everywhere with a token of a session that had already ended: nothing done",
+				"revoke_reason", sess.RevokeReason)
+			return nil
+		}
+		err = s.bump(ctx, sess.UserID, "", end)
+		if errors.Is(err, ErrStale) {
+			continue // the session changed since the read: decide on what it is now
+		}
+		if err != nil {
+			return err
+		}
+		if end.Reason == ReasonReuse {
+			log.WarnContext(ctx, "refresh token reuse: revoking session", "why", "logout everywhere with an older token")
+		}
+		n, err := s.revokeSessions(ctx, sess.UserID, ReasonLogoutAll, sid, now)
+		if err != nil {
+			// Every access token and session from before is dead already (the
+			// bump); what failed is making the other refresh tokens fail too.
+			return err
+		}
+		log.InfoContext(ctx, "logged out everywhere", "all", true, "other_live_sessions", n)
+		return nil
+	}
+	return fmt.Errorf("%w: session changed twice during logout", ErrUnavailable)
 }
 
 // RevokeUser bumps a user's token version (with an optional new password hash) and
 // revokes each of the user's sessions. The bump alone already stops every access token
 // and every racing login; revoking the sessions makes their refresh tokens fail too.
-func (s *Service) RevokeUser(ctx context.Context, uid, newPwHash, reason string) error {
-	return s.revokeUser(ctx, uid, newPwHash, reason, "")
+// It returns how many sessions this call ended that were live until then (already
+// revoked or expired ones do not count, so a repeat returns 0).
+func (s *Service) RevokeUser(ctx context.Context, uid, newPwHash, reason string) (int, error) {
+	if err := s.bump(ctx, uid, newPwHash, nil); err != nil {
+		return 0, err
+	}
+	n, err := s.revokeSessions(ctx, uid, reason, "", s.now())
+	if err != nil {
+		return n, err
+	}
+	s.log.InfoContext(ctx, "revoked all sessions of a user", "uid", uid, "live_sessions", n, "reason", reason)
+	return n, nil
 }
 
-// revokeUser is RevokeUser; done names a session the caller has already revoked.
-func (s *Service) revokeUser(ctx context.Context, uid, newPwHash, reason, done string) error {
-	var err error
-	for range 3 {
-		if _, err = s.store.BumpVersion(ctx, uid, newPwHash); !errors.Is(err, ErrStale) {
-			break
-		}
-	}
-	if err != nil {
-		return err
-	}
-	ids, err := s.store.ListUserSessions(ctx, uid)
-	if err != nil {
-		return err
-	}
-	now := s.now()
-	for _, id := range ids {
-		if id == done {
-			continue
-		}
-		if _, err := s.store.RevokeSession(ctx, id, nil, reason, now); err != nil && !errors.Is(err, ErrNotFound) {
+// bump is Store.BumpVersion, tried again if a concurrent transaction cancels it.
+func (s *Service) bump(ctx context.Context, uid, newPwHash string, end *Revocation) error {
+	return retryConflict(ctx, func() error { return s.store.BumpVersion(ctx, uid, newPwHash, end) })
+}
+
+// retryConflict runs a transactional write, and again (three times in all) while a
+// concurrent transaction on the same items cancels it (ErrConflict), which the SDK
+// does not retry. Each retry waits a random pause of up to conflictPause, so that two
+// writes that just collided do not collide again.
+func retryConflict(ctx context.Context, write func() error) error {
+	err := write()
+	for range 2 {
+		if !errors.Is(err, ErrConflict) {
 			return err
 		}
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(conflictPause))))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		err = write()
 	}
-	s.log.InfoContext(ctx, "revoked all sessions of a user", "uid", uid, "sessions", len(ids), "reason", reason)
-	return nil
+	return err
+}
+
+// conflictPause bounds the pause before retrying a write a conflict cancelled.
+const conflictPause = 25 * time.Millisecond
+
+// revokeSessions revokes every listed session of a user but skip, and returns how
+// many of them this call found live: counted from each revocation's own ALL_OLD image,
+// so a session revoked or expired before, or by someone else in between, is not.
+func (s *Service) revokeSessions(ctx context.Context, uid, reason, skip string, now time.Time) (int, error) {
+	ids, err := s.store.ListUserSessions(ctx, uid)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		if id == skip {
+			continue
+		}
+		old, err := s.store.RevokeSession(ctx, id, nil, reason, now)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted by TTL since the index listed it
+		}
+		if err != nil {
+			return n, err
+		}
+		if old.Live(now) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // LogID is how a session appears in logs: a prefix of its ID, enough to correlate
