@@ -103,7 +103,8 @@ func TestRevocationsFailLoudlyWhenStorageFails(t *testing.T) {
 }
 
 // A transaction cancelled by a concurrent one (TransactionConflict, which the SDK does
-// not retry) is tried again, three times in all; and a condition that keeps failing
+// not retry) is tried again, six times in all (session's conflictAttempts); and a
+// condition that keeps failing
 // under a logout everywhere (the session changes twice) ends in 503, not a loop.
 func TestCancelledVersionWritesAreRetriedABoundedNumberOfTimes(t *testing.T) {
 	t.Parallel()
@@ -127,13 +128,13 @@ func TestCancelledVersionWritesAreRetriedABoundedNumberOfTimes(t *testing.T) {
 		return testenv.Cancelled("None", "TransactionConflict")
 	}
 	for name, write := range writes {
-		t.Run(name+" cancelled twice by a conflict succeeds on the third attempt", func(t *testing.T) {
+		t.Run(name+" cancelled five times by a conflict succeeds on the sixth attempt", func(t *testing.T) {
 			t.Parallel()
 			s := login(t, nil)
-			clear := s.h.Net.Inject("TransactWriteItems", 2, conflict(name))
+			clear := s.h.Net.Inject("TransactWriteItems", 5, conflict(name))
 			err := write(s.h, s.user, s.tok)
-			if hits := clear(); hits != 2 {
-				t.Fatalf("the fault hit %d times, want 2", hits)
+			if hits := clear(); hits != 5 {
+				t.Fatalf("the fault hit %d times, want 5", hits)
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -142,13 +143,13 @@ func TestCancelledVersionWritesAreRetriedABoundedNumberOfTimes(t *testing.T) {
 				t.Errorf("version %d, want exactly one bump", v)
 			}
 		})
-		t.Run(name+" cancelled by conflicts every time gives up after three attempts with ErrConflict", func(t *testing.T) {
+		t.Run(name+" cancelled by conflicts every time gives up after six attempts with ErrConflict", func(t *testing.T) {
 			t.Parallel()
 			s := login(t, nil)
 			clear := s.h.Net.Inject("TransactWriteItems", -1, conflict(name))
 			err := write(s.h, s.user, s.tok)
-			if hits := clear(); hits != 3 {
-				t.Errorf("%d attempts, want 3", hits)
+			if hits := clear(); hits != 6 {
+				t.Errorf("%d attempts, want 6", hits)
 			}
 			if !errors.Is(err, session.ErrConflict) || !errors.Is(err, session.ErrUnavailable) {
 				t.Fatalf("err = %v, want ErrConflict (an ErrUnavailable)", err)

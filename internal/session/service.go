@@ -485,17 +485,19 @@ func (s *Service) bump(ctx context.Context, uid, newPwHash string, end *Revocati
 	return retryConflict(ctx, func() error { return s.store.BumpVersion(ctx, uid, newPwHash, end) })
 }
 
-// retryConflict runs a transactional write, and again (three times in all) while a
-// concurrent transaction on the same items cancels it (ErrConflict), which the SDK
-// does not retry. Each retry waits a random pause of up to conflictPause, so that two
-// writes that just collided do not collide again.
+// retryConflict runs a transactional write, and again (conflictAttempts times in all)
+// while a concurrent transaction on the same items cancels it (ErrConflict), which the
+// SDK does not retry. Retry i waits a random pause of up to conflictPause<<i ("full
+// jitter"), so writes that just collided spread out; the pauses add up to well under
+// config.StorageTimeout. A logout-all racing a burst of logins of the same user needs
+// more than two retries (TestLogoutEverywhereRacingALoginLeavesNoLiveSessionOnAnOldVersion).
 func retryConflict(ctx context.Context, write func() error) error {
 	err := write()
-	for range 2 {
+	for i := range conflictAttempts - 1 {
 		if !errors.Is(err, ErrConflict) {
 			return err
 		}
-		t := time.NewTimer(time.Duration(rand.Int64N(int64(conflictPause))))
+		t := time.NewTimer(time.Duration(rand.Int64N(int64(conflictPause << i))))
 		select {
 		case <-t.C:
 		case <-ctx.Done():
@@ -507,8 +509,12 @@ func retryConflict(ctx context.Context, write func() error) error {
 	return err
 }
 
-// conflictPause bounds the pause before retrying a write a conflict cancelled.
-const conflictPause = 25 * time.Millisecond
+// conflictAttempts and conflictPause bound the retries of a write a conflict cancelled:
+// at most 20+40+80+160+320 ms of pauses.
+const (
+	conflictAttempts = 6
+	conflictPause    = 20 * time.Millisecond
+)
 
 // revokeSessions revokes every listed session of a user but skip, and returns how
 // many of them this call found live: counted from each revocation's own ALL_OLD image,
