@@ -16,7 +16,7 @@ import (
 	"github.com/example/sessions/internal/token"
 )
 
-// Catalogue cases 16, 17, 31 and 49: a verified token is only as good as the session
+// SECURITY.md cases 16, 17, 31 and 49: a verified token is only as good as the session
 // and the user record behind it.
 
 var now = time.Unix(1_800_000_000, 0)
@@ -169,7 +169,7 @@ func (s *countingState) GetSession(context.Context, string) (*session.Session, e
 	return nil, session.ErrNotFound
 }
 
-// Catalogue case 46 at the authorizer's entry point: junk headers are refused before
+// SECURITY.md case 46 at the authorizer's entry point: junk headers are refused before
 // any storage read and with bounded memory.
 func TestAuthorizeRefusesJunkHeadersWithoutStorage(t *testing.T) {
 	pemKey, err := keys.Generate(keys.EdDSA)
