@@ -321,6 +321,16 @@ func TestCreateSessionRegistersTheDevice(t *testing.T) {
 			t.Errorf("dev1 after its success: %+v", d)
 		}
 	})
+	t.Run("an outcome that changes nothing is refused and writes no session", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		if err := open(t, f, f.login, session.LoginSuccess{}); err == nil || errors.Is(err, session.ErrStale) {
+			t.Errorf("err = %v, want a refusal", err)
+		}
+		if n := len(f.h.Sessions(t)); n != 1 {
+			t.Errorf("%d sessions, want the fixture's one", n)
+		}
+	})
 	for _, tc := range []struct {
 		name    string
 		prepare func(t *testing.T, f fixture) *session.Login // returns the record as the login read it
@@ -343,8 +353,14 @@ func TestCreateSessionRegistersTheDevice(t *testing.T) {
 			f := newFixture(t)
 			l := tc.prepare(t, f)
 			sessions := len(f.h.Sessions(t))
-			if err := open(t, f, l, session.LoginSuccess{Device: "dev1", Seen: now}); !errors.Is(err, session.ErrStale) {
-				t.Errorf("err = %v, want ErrStale", err)
+			err := open(t, f, l, session.LoginSuccess{Device: "dev1", Seen: now})
+			var stale *session.StaleLogin
+			if !errors.Is(err, session.ErrStale) || !errors.As(err, &stale) {
+				t.Fatalf("err = %v, want a *session.StaleLogin (ErrStale)", err)
+			}
+			// It carries the record as it is now, for the login to decide again.
+			if now := read(t, f); stale.Current == nil || stale.Current.UID != now.UID || len(stale.Current.Devices) != len(now.Devices) || (stale.Current.Devices == nil) != (now.Devices == nil) {
+				t.Errorf("stale error carries %+v, want the current record %+v", stale.Current, now)
 			}
 			if n := len(f.h.Sessions(t)); n != sessions {
 				t.Errorf("%d sessions, want %d: the session was written although the transaction failed", n, sessions)

@@ -59,7 +59,7 @@ func newFixture(t *testing.T) fixture {
 		ID: newSID(), UserID: u.ID, Ver: l.Ver, Cur: hash("t0"),
 		IdleExp: now.Add(time.Hour), AbsExp: now.Add(3 * time.Hour), CreatedAt: now, LastUsed: now,
 	}
-	if err := h.Store.CreateSession(testenv.Ctx(t), s, l, session.LoginSuccess{}); err != nil {
+	if err := h.Store.CreateSession(testenv.Ctx(t), s, l, session.LoginSuccess{ClearFailures: true}); err != nil {
 		t.Fatal(err)
 	}
 	return fixture{h: h, store: h.Store, login: l, sess: s}
@@ -179,7 +179,7 @@ func TestCreateSession(t *testing.T) {
 		return &s
 	}
 	t.Run("a taken session ID is ErrExists", func(t *testing.T) {
-		if err := f.store.CreateSession(ctx, f.sess, f.login, session.LoginSuccess{}); !errors.Is(err, session.ErrExists) {
+		if err := f.store.CreateSession(ctx, f.sess, f.login, session.LoginSuccess{ClearFailures: true}); !errors.Is(err, session.ErrExists) {
 			t.Errorf("err = %v, want ErrExists", err)
 		}
 	})
@@ -192,8 +192,11 @@ func TestCreateSession(t *testing.T) {
 			l := *f.login
 			edit(&l)
 			s := fresh()
-			if err := f.store.CreateSession(ctx, s, &l, session.LoginSuccess{}); !errors.Is(err, session.ErrStale) {
-				t.Errorf("err = %v, want ErrStale", err)
+			err := f.store.CreateSession(ctx, s, &l, session.LoginSuccess{ClearFailures: true})
+			var stale *session.StaleLogin
+			if !errors.Is(err, session.ErrStale) || !errors.As(err, &stale) || stale.Current == nil ||
+				stale.Current.UID != f.login.UID || stale.Current.Ver != f.login.Ver || stale.Current.PwHash != f.login.PwHash {
+				t.Errorf("err = %v, want ErrStale carrying the stored record", err)
 			}
 			if f.h.Item(t, "s#"+s.ID) != nil {
 				t.Error("the session was written although the transaction failed")
@@ -347,7 +350,7 @@ func TestBumpVersion(t *testing.T) {
 		// A login that read the old record can no longer open a session.
 		s := *f.sess
 		s.ID = newSID()
-		if err := f.store.CreateSession(ctx, &s, f.login, session.LoginSuccess{}); !errors.Is(err, session.ErrStale) {
+		if err := f.store.CreateSession(ctx, &s, f.login, session.LoginSuccess{ClearFailures: true}); !errors.Is(err, session.ErrStale) {
 			t.Errorf("CreateSession with the pre-bump record: %v, want ErrStale", err)
 		}
 	})
@@ -404,14 +407,14 @@ func TestListUserSessionsIsNewestFirstAndPerUser(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		s := *f.sess
 		s.ID, s.CreatedAt = newSID(), now.Add(time.Duration(i)*time.Minute)
-		if err := f.store.CreateSession(ctx, &s, f.login, session.LoginSuccess{}); err != nil {
+		if err := f.store.CreateSession(ctx, &s, f.login, session.LoginSuccess{ClearFailures: true}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append([]string{s.ID}, ids...)
 	}
 	bob := f.h.CreateUser(t, "bob", "", "")
 	bl, _ := f.store.GetLogin(ctx, "bob")
-	if err := f.store.CreateSession(ctx, &session.Session{ID: newSID(), UserID: bob.ID, Ver: 1, Cur: hash("b"), IdleExp: now.Add(time.Hour), AbsExp: now.Add(time.Hour), CreatedAt: now}, bl, session.LoginSuccess{}); err != nil {
+	if err := f.store.CreateSession(ctx, &session.Session{ID: newSID(), UserID: bob.ID, Ver: 1, Cur: hash("b"), IdleExp: now.Add(time.Hour), AbsExp: now.Add(time.Hour), CreatedAt: now}, bl, session.LoginSuccess{ClearFailures: true}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := f.store.ListUserSessions(ctx, f.sess.UserID)

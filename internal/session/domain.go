@@ -150,3 +150,14 @@ type LoginSuccess struct {
 	// Forget lists devices to drop: the least recently seen beyond the bound.
 	Forget []string
 }
+
+// StaleLogin is returned when a login's session write found its login record changed
+// since it was read (ErrStale): a version bump, a password change or a device map that
+// appeared. Current is the record as it is now (nil if it is gone), so the login can
+// decide again under the same counted attempt without a read.
+type StaleLogin struct{ Current *Login }
+
+func (e *StaleLogin) Error() string { return "session: login record changed since read" }
+
+// Unwrap makes errors.Is(err, ErrStale) hold.
+func (e *StaleLogin) Unwrap() error { return ErrStale }

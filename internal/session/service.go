@@ -23,7 +23,6 @@ import (
 
 // Store is what the service needs from storage; *ddb.Store implements it.
 type Store interface {
-	GetLogin(ctx context.Context, name string) (*Login, error)
 	GetLoginConsistent(ctx context.Context, name string) (*Login, error)
 	ReserveLogin(ctx context.Context, r LoginReservation) (*Login, error)
 	CreateSession(ctx context.Context, s *Session, l *Login, o LoginSuccess) error
@@ -179,15 +178,13 @@ func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Gr
 	}
 	for attempt := 0; ; attempt++ {
 		g, err := s.login(ctx, rec, dev, pw, c, now)
-		// ErrStale: the version, password or device map changed between our read and
-		// our write (a racing logout-all, password change or first device). Read again
-		// once, consistently, under the same counted attempt; the next read decides.
-		if errors.Is(err, ErrStale) && attempt == 0 {
-			if rec, err = s.store.GetLoginConsistent(ctx, name); err != nil {
-				if errors.Is(err, ErrNotFound) {
-					return nil, ErrInvalidCredentials
-				}
-				return nil, err
+		// The version, password or device map changed between our read and our write
+		// (a racing logout-all, password change or first device). Decide once more,
+		// under the same counted attempt, with the record as the failed write found it.
+		var stale *StaleLogin
+		if errors.As(err, &stale) && attempt == 0 {
+			if rec = stale.Current; rec == nil {
+				return nil, ErrInvalidCredentials
 			}
 			continue
 		}

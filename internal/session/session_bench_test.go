@@ -26,7 +26,6 @@ type benchStore struct {
 	sess  *Session
 }
 
-func (s *benchStore) GetLogin(context.Context, string) (*Login, error) { return s.login, nil }
 func (s *benchStore) GetSession(context.Context, string) (*Session, error) {
 	return nil, ErrNotFound
 }
