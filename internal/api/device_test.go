@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/example/sessions/internal/api"
@@ -213,7 +215,12 @@ func TestForgedAndForeignDeviceTokensAreIgnoredAndCountOnTheUsername(t *testing.
 						before := devices(t, h, acct.Name)
 						if acct == locked {
 							lockOut(t, h, acct.Name)
-							tc.login(t, h, acct.Name, acct.Password, forged, http.StatusTooManyRequests)
+							// Refused by its MAC before DynamoDB: one round trip, the
+							// username's refused count, as without a token.
+							use := h.Usage(func() { tc.login(t, h, acct.Name, acct.Password, forged, http.StatusTooManyRequests) })
+							if use.RoundTrips != 1 {
+								t.Errorf("a forged token cost %s, want the one UpdateItem of an untrusted attempt", use)
+							}
 							if got := usernameFails(t, h, acct.Name); got != 5 {
 								t.Errorf("username count %d, want 5", got)
 							}
@@ -230,6 +237,30 @@ func TestForgedAndForeignDeviceTokensAreIgnoredAndCountOnTheUsername(t *testing.
 				})
 			}
 		})
+	}
+}
+
+// A record that names another account than the token (the name's account replaced,
+// its device map kept: a state the service never writes) does not trust the token:
+// the attempt counts on the username.
+func TestADeviceTokenOfAReplacedAccountIsUntrusted(t *testing.T) {
+	t.Parallel()
+	tc := transports[1]
+	h, u := newUser(t, nil)
+	dev := tc.login(t, h, u.Name, u.Password, "", http.StatusOK)
+	_, err := h.Raw.UpdateItem(testenv.Ctx(t), &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(h.Table),
+		Key:                       map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "n#" + u.Name}},
+		UpdateExpression:          aws.String("SET uid = :other"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":other": &types.AttributeValueMemberS{Value: "usr_replacement"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lockOut(t, h, u.Name)
+	tc.login(t, h, u.Name, u.Password, dev, http.StatusTooManyRequests)
+	if d := devices(t, h, u.Name)[deviceID(t, dev)]; d["f"] != 0 {
+		t.Errorf("the device was counted: %v", d)
 	}
 }
 
