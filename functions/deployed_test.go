@@ -198,6 +198,7 @@ type tokenBody struct {
 	RefreshExpiresIn int64  `json:"refresh_expires_in"`
 	SessionID        string `json:"session_id"`
 	SessionExpiresAt string `json:"session_expires_at"`
+	DeviceToken      string `json:"device_token"` // login only
 }
 
 // errorBody is a 4xx answer: {"error","message"}.

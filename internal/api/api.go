@@ -48,6 +48,14 @@ const (
 	// TransportHeader selects the cookie transport; being a custom header, a
 	// cross-site form cannot send it, which is the CSRF guard of refresh and logout.
 	TransportHeader = "x-session-transport"
+	// DeviceCookieName is the device-token cookie of the cookie transport: proof that
+	// this browser signed in before, which lets it log in while its username is
+	// throttled (see session.Service.Login). Path=/auth/login keeps it to the one
+	// route that reads it; the __Secure- prefix makes browsers refuse it unless it is
+	// Secure (__Host- would need Path=/).
+	DeviceCookieName = "__Secure-device_token"
+	// DeviceCookiePath limits the device cookie to the login route.
+	DeviceCookiePath = "/auth/login"
 )
 
 // Handlers serves the HTTP routes. Each route uses only its own parts: Me uses none,
@@ -73,6 +81,9 @@ type (
 	loginRequest struct {
 		Username *string `json:"username"`
 		Password *string `json:"password"`
+		// DeviceToken is the body transport's device token (native clients keep the
+		// one a login answered with); the cookie transport sends it as a cookie.
+		DeviceToken *string `json:"device_token"`
 	}
 	refreshRequest struct {
 		RefreshToken string `json:"refresh_token"`
@@ -89,6 +100,7 @@ type (
 		RefreshExpiresIn int64  `json:"refresh_expires_in"`
 		SessionID        string `json:"session_id"`
 		SessionExpiresAt string `json:"session_expires_at"`
+		DeviceToken      string `json:"device_token,omitempty"`
 	}
 )
 
@@ -106,8 +118,19 @@ func (h *Handlers) Login(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		if body.Username == nil || body.Password == nil || *body.Username == "" || *body.Password == "" {
 			return events.APIGatewayV2HTTPResponse{}, badRequest("username and password are required")
 		}
+		// The device token comes the way the transport hands it out: the cookie in
+		// cookie mode, the body member otherwise (a cookie is then ignored).
+		var device string
+		if cookieMode {
+			if body.DeviceToken != nil {
+				return events.APIGatewayV2HTTPResponse{}, badRequest("with the cookie transport the device token is a cookie, not a body member")
+			}
+			device, _ = cookieValue(req.Cookies, DeviceCookieName)
+		} else if body.DeviceToken != nil {
+			device = *body.DeviceToken
+		}
 		g, err := h.svc.Login(ctx, *body.Username, *body.Password, session.Client{
-			UserAgent: req.RequestContext.HTTP.UserAgent, IP: req.RequestContext.HTTP.SourceIP,
+			UserAgent: req.RequestContext.HTTP.UserAgent, IP: req.RequestContext.HTTP.SourceIP, DeviceToken: device,
 		})
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
@@ -206,9 +229,14 @@ func (h *Handlers) grantResponse(g *session.Grant, cookieMode bool) events.APIGa
 	if cookieMode {
 		resp.Cookies = []string{fmt.Sprintf("%s=%s; Path=%s; Max-Age=%d; HttpOnly; Secure; SameSite=Strict",
 			CookieName, g.RefreshToken, CookiePath, body.RefreshExpiresIn)}
+		if g.DeviceToken != "" {
+			resp.Cookies = append(resp.Cookies, fmt.Sprintf("%s=%s; Path=%s; Max-Age=%d; HttpOnly; Secure; SameSite=Strict",
+				DeviceCookieName, g.DeviceToken, DeviceCookiePath, seconds(g.DeviceExp.Sub(now))))
+		}
 		return resp
 	}
 	body.RefreshToken = g.RefreshToken
+	body.DeviceToken = g.DeviceToken
 	return jsonResponse(http.StatusOK, body, noStore())
 }
 

@@ -19,22 +19,43 @@ type setCookie struct {
 	attrs       map[string]string // lower-cased names; flags map to ""
 }
 
+// parseSetCookie returns the one Set-Cookie of a response other than the device
+// cookie a login sets beside it (see device_test.go): the refresh cookie.
 func parseSetCookie(t *testing.T, resp events.APIGatewayV2HTTPResponse) setCookie {
 	t.Helper()
-	if len(resp.Cookies) != 1 {
-		t.Fatalf("want exactly one Set-Cookie, got %q (headers %v)", resp.Cookies, resp.Headers)
+	all := parseSetCookies(t, resp)
+	delete(all, api.DeviceCookieName)
+	if len(all) != 1 {
+		t.Fatalf("want exactly one Set-Cookie besides the device cookie, got %q (headers %v)", resp.Cookies, resp.Headers)
 	}
-	parts := strings.Split(resp.Cookies[0], ";")
-	name, value, ok := strings.Cut(strings.TrimSpace(parts[0]), "=")
-	if !ok {
-		t.Fatalf("Set-Cookie %q", resp.Cookies[0])
+	for _, c := range all {
+		return c
 	}
-	c := setCookie{name: name, value: value, attrs: map[string]string{}}
-	for _, p := range parts[1:] {
-		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
-		c.attrs[strings.ToLower(k)] = v
+	panic("unreachable")
+}
+
+// parseSetCookies parses every Set-Cookie of a response, by name; a name set twice
+// fails the test.
+func parseSetCookies(t *testing.T, resp events.APIGatewayV2HTTPResponse) map[string]setCookie {
+	t.Helper()
+	out := map[string]setCookie{}
+	for _, raw := range resp.Cookies {
+		parts := strings.Split(raw, ";")
+		name, value, ok := strings.Cut(strings.TrimSpace(parts[0]), "=")
+		if !ok {
+			t.Fatalf("Set-Cookie %q", raw)
+		}
+		c := setCookie{name: name, value: value, attrs: map[string]string{}}
+		for _, p := range parts[1:] {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			c.attrs[strings.ToLower(k)] = v
+		}
+		if _, dup := out[name]; dup {
+			t.Fatalf("cookie %s set twice: %q", name, resp.Cookies)
+		}
+		out[name] = c
 	}
-	return c
+	return out
 }
 
 // wantRefreshCookie checks the cookie of a login or refresh in cookie mode and

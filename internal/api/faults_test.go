@@ -49,7 +49,7 @@ func want503(t *testing.T, resp events.APIGatewayV2HTTPResponse) {
 func TestLoginAnswers503AndWritesNothingWhenDynamoDBFails(t *testing.T) {
 	t.Parallel()
 	for _, fc := range faultCases {
-		for _, op := range []string{"GetItem", "TransactWriteItems"} {
+		for _, op := range []string{"UpdateItem", "TransactWriteItems"} {
 			t.Run(fc.name+" on "+op, func(t *testing.T) {
 				t.Parallel()
 				h, u := newUser(t, nil)
@@ -76,8 +76,15 @@ func TestLoginAnswers503AndWritesNothingWhenDynamoDBFails(t *testing.T) {
 				if n := len(h.Sessions(t)); n != 0 {
 					t.Errorf("%d sessions after a failed login", n)
 				}
-				if l := h.Item(t, "n#alice"); testenv.Has(l, "fails") {
-					t.Error("a storage fault was counted as a failed login")
+				// The attempt counts once it is reserved, before the password check:
+				// a fault on the reservation counts nothing, a fault after it leaves
+				// the one attempt counted.
+				wantFails := int64(0)
+				if op == "TransactWriteItems" {
+					wantFails = 1
+				}
+				if got := testenv.N(h.Item(t, "n#alice"), "fails"); got != wantFails {
+					t.Errorf("fails = %d after a fault on %s, want %d", got, op, wantFails)
 				}
 				// Once the fault clears, the same login works.
 				h.Login(t, u.Name, u.Password)
@@ -163,15 +170,26 @@ func TestLoginSucceedsWhenTheSessionWriteResponseIsLost(t *testing.T) {
 	h.MustRefresh(t, tok.RefreshToken)
 }
 
-func TestAFailedLoginStillAnswers401WhenItsFailureCannotBeRecorded(t *testing.T) {
+// A login whose attempt cannot be counted is not checked at all: the password check
+// comes only after the count, so the answer is 503 for the right password and a wrong
+// one alike and tells nothing about either.
+func TestALoginWhoseAttemptCannotBeCountedAnswers503WhateverThePassword(t *testing.T) {
 	t.Parallel()
 	h, u := newUser(t, nil)
-	clear := h.Net.Inject("UpdateItem", -1, testenv.ServerError())
-	resp := testenv.Call(t, h.App.API.Login, testenv.LoginReq(u.Name, "wrong password"))
-	clear()
-	// The same answer as any failed login: a 503 here would tell an attacker the
-	// password was wrong (only failures write).
-	wantError(t, resp, http.StatusUnauthorized, "invalid_credentials")
+	var answers []events.APIGatewayV2HTTPResponse
+	for _, pw := range []string{u.Password, "wrong password"} {
+		clear := h.Net.Inject("UpdateItem", -1, testenv.ServerError())
+		answers = append(answers, testenv.Call(t, h.App.API.Login, testenv.LoginReq(u.Name, pw)))
+		clear()
+	}
+	want503(t, answers[0])
+	sameAnswer(t, "the right and a wrong password's answers", answers[0], answers[1])
+	if logs := h.Logs.String(); strings.Contains(logs, "login failed") || strings.Contains(logs, "login succeeded") {
+		t.Error("a login whose attempt was not counted reached the password check")
+	}
+	if n := len(h.Sessions(t)); n != 0 {
+		t.Errorf("%d sessions", n)
+	}
 }
 
 // A rotation whose answer is delayed past the handler's storage time has happened;

@@ -36,13 +36,13 @@ func TestLoginAnswersTheDocumentedShape(t *testing.T) {
 	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in", "session_id", "session_expires_at"} {
+	for _, k := range []string{"access_token", "token_type", "expires_in", "refresh_token", "refresh_expires_in", "session_id", "session_expires_at", "device_token"} {
 		if _, ok := body[k]; !ok {
 			t.Errorf("member %q missing", k)
 		}
 	}
-	if len(body) != 7 {
-		t.Errorf("%d members, want 7: %v", len(body), body)
+	if len(body) != 8 {
+		t.Errorf("%d members, want 8: %v", len(body), body)
 	}
 	var tok testenv.Tokens
 	testenv.Decode(t, resp, &tok)

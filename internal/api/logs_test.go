@@ -45,6 +45,15 @@ func TestLogsNeverCarrySecrets(t *testing.T) {
 	keep(testenv.Tokens{AccessToken: cookieTok.AccessToken, RefreshToken: cookieRT, SessionID: cookieTok.SessionID})
 	third := keep(h.Login(t, u.Name, u.Password))
 	h.Allowed(t, third.AccessToken)
+	// Device tokens: the cookie's and the body's, presented once validly and once forged.
+	cookieDev := parseSetCookies(t, cookie)[api.DeviceCookieName].value
+	secrets["device token (cookie)"], secrets["device token (body)"] = cookieDev, third.DeviceToken
+	secrets["device token MAC"] = cookieDev[strings.LastIndexByte(cookieDev, '.')+1:]
+	devLogin := func(tok string) {
+		testenv.Call(t, h.App.API.Login, testenv.Post("/auth/login", map[string]string{"username": u.Name, "password": u.Password, "device_token": tok}))
+	}
+	devLogin(third.DeviceToken)
+	devLogin(third.DeviceToken + "x")
 	clear := h.Net.Inject("UpdateItem", -1, testenv.Throttle())
 	testenv.Call(t, h.App.API.Refresh, testenv.RefreshReq(third.RefreshToken)) // 503, logged with the error
 	clear()
@@ -101,7 +110,8 @@ func TestLogsNeverCarrySecrets(t *testing.T) {
 	}
 	// The logs do say what happened, so the check above is not vacuous.
 	for _, msg := range []string{"login succeeded", "login failed", "login throttled", "refresh token reuse",
-		"refresh replay answered", "authorizer denied", "storage unavailable", "logged out", "revoked all sessions"} {
+		"refresh replay answered", "authorizer denied", "storage unavailable", "logged out", "revoked all sessions",
+		"device token ignored"} {
 		if !strings.Contains(logs, msg) {
 			t.Errorf("no %q line in the logs", msg)
 		}

@@ -235,8 +235,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		}
 		a.Store = ddb.New(o.DynamoDB, cfg.TableName)
 		var minter *token.Minter
+		var deviceKeys keys.Source // login's device tokens are MACed with keys derived from the signing set
 		if a.Signing != nil {
 			minter = token.NewMinter(a.Signing, cfg.Issuer, cfg.Audience)
+			deviceKeys = a.Signing
 		}
 		a.Service = session.New(session.Deps{
 			Store:       a.Store,
@@ -247,8 +249,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 				AccessTTL: cfg.AccessTokenTTL, IdleTTL: cfg.RefreshTokenTTL,
 				MaxAge: cfg.SessionMaxAge, Grace: cfg.RefreshReuseGrace,
 			}.DefaultThrottle(),
-			Password: o.Password,
-			Log:      o.Log,
+			Password:   o.Password,
+			Log:        o.Log,
+			DeviceKeys: deviceKeys,
 		})
 		if a.Public != nil {
 			verifier := token.NewVerifier(a.Public, cfg.Issuer, cfg.Audience, o.Now)

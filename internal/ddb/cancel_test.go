@@ -63,7 +63,7 @@ func txOps(t *testing.T) []txOp {
 		{"CreateSession", 2, func(f fixture) error {
 			s := *f.sess
 			s.ID = "fresh-session-id-000000"
-			return f.store.CreateSession(testenv.Ctx(t), &s, f.login)
+			return f.store.CreateSession(testenv.Ctx(t), &s, f.login, session.LoginSuccess{ClearFailures: true})
 		}, []string{"ErrExists", "ErrStale"}, func(t *testing.T, f fixture) {
 			if f.h.Item(t, "s#fresh-session-id-000000") != nil {
 				t.Error("the session was written")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/example/sessions/internal/session"
@@ -69,11 +70,73 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // CreateSession writes a new session for the login record it was authenticated
-// against, in one transaction that also clears the record's failure counter. The
-// transaction fails with session.ErrStale if the record's token version or password hash
-// changed since it was read: a "log out everywhere" or a password change that races
-// this login wins, and no session with the old version survives it.
-func (s *Store) CreateSession(ctx context.Context, sess *session.Session, login *session.Login) error {
+// against, in one transaction that also applies the login's outcome to the record
+// (session.LoginSuccess): it clears the username's failure counter when the attempt was
+// counted there, and registers the device the login hands a device token to, with a
+// fresh counter, dropping the devices named in Forget. The transaction fails with
+// session.ErrStale if the record's token version or password hash changed since it was
+// read: a "log out everywhere" or a password change that races this login wins, and no
+// session with the old version survives it. It also fails with ErrStale if the record's
+// device map appeared or vanished since the read (another login created it first); a
+// consistent re-read then decides.
+func (s *Store) CreateSession(ctx context.Context, sess *session.Session, login *session.Login, o session.LoginSuccess) error {
+	cond := "uid = :uid AND ver = :ver AND pwhash = :h"
+	values := map[string]types.AttributeValue{
+		":uid": str(login.UID), ":ver": num(login.Ver), ":h": str(login.PwHash),
+	}
+	names := map[string]string{}
+	var set, remove []string
+	if o.ClearFailures {
+		names["#ttl"] = "ttl"
+		remove = append(remove, "fails", "last_fail", "#ttl")
+	}
+	if o.Device != "" {
+		names["#devs"] = "devs"
+		entry := &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"f": num(0), "t": num(0), "s": num(o.Seen.Unix()),
+		}}
+		if login.Devices == nil {
+			cond += " AND attribute_not_exists(#devs)"
+			set = append(set, "#devs = :devs")
+			values[":devs"] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{o.Device: entry}}
+		} else {
+			cond += " AND attribute_exists(#devs)"
+			names["#d"] = o.Device
+			set = append(set, "#devs.#d = :dev")
+			values[":dev"] = entry
+			for i, id := range o.Forget {
+				if id == o.Device {
+					continue
+				}
+				n := fmt.Sprintf("#x%d", i)
+				names[n] = id
+				remove = append(remove, "#devs."+n)
+			}
+		}
+	}
+	if len(set)+len(remove) == 0 {
+		// Every login resets the counter it was counted on; an outcome that changes
+		// nothing is a caller's bug (and would need a ConditionCheck, which the login
+		// function's policy does not grant).
+		return fmt.Errorf("ddb create session: the login outcome changes nothing on its record")
+	}
+	var expr []string
+	if len(set) > 0 {
+		expr = append(expr, "SET "+strings.Join(set, ", "))
+	}
+	if len(remove) > 0 {
+		expr = append(expr, "REMOVE "+strings.Join(remove, ", "))
+	}
+	update := &types.Update{
+		TableName: s.table, Key: loginKey(login.Name),
+		UpdateExpression:          aws.String(strings.Join(expr, " ")),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		// A failed condition hands back the record as it is now, so the login can
+		// decide again without a read (it has no GetItem grant).
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		ReturnConsumedCapacity: total,
 		TransactItems: []types.TransactWriteItem{
@@ -82,25 +145,22 @@ func (s *Store) CreateSession(ctx context.Context, sess *session.Session, login 
 				Item:                sessionItem(sess),
 				ConditionExpression: aws.String("attribute_not_exists(pk)"),
 			}},
-			{Update: &types.Update{
-				TableName:           s.table,
-				Key:                 loginKey(login.Name),
-				UpdateExpression:    aws.String("REMOVE fails, last_fail"),
-				ConditionExpression: aws.String("uid = :uid AND ver = :ver AND pwhash = :h"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":uid": str(login.UID), ":ver": num(login.Ver), ":h": str(login.PwHash),
-				},
-			}},
+			{Update: update},
 		},
 	})
 	if err == nil {
 		return nil
 	}
-	return classifyTx("create session", err, func(i int) error {
+	return classifyTx("create session", err, func(i int, item map[string]types.AttributeValue) error {
 		if i == 0 {
 			return fmt.Errorf("session id taken: %w", session.ErrExists)
 		}
-		return fmt.Errorf("login record changed since read: %w", session.ErrStale)
+		// The login record's condition: ALL_OLD hands back the record as it is now.
+		var cur *session.Login
+		if len(item) > 0 {
+			cur = parseLogin(login.Name, item)
+		}
+		return &session.StaleLogin{Current: cur}
 	})
 }
 

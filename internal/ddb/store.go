@@ -118,18 +118,19 @@ func classify(op string, err error) error {
 
 // classifyTx turns a failed TransactWriteItems into the sentinel its cancellation
 // reasons call for. checkFailed names what a failed condition on item i (in
-// TransactItems order) means, since only the caller knows which condition encodes
+// TransactItems order, with the item as it was when the item asked for ALL_OLD on a
+// failed condition) means, since only the caller knows which condition encodes
 // "exists", "stale" or "not found". A failed condition wins over the other reasons: it
 // is a definite answer about the data, they are transient. Errors that are not a
 // cancellation go through classify.
-func classifyTx(op string, err error, checkFailed func(i int) error) error {
+func classifyTx(op string, err error, checkFailed func(i int, item map[string]types.AttributeValue) error) error {
 	var tce *types.TransactionCanceledException
 	if !errors.As(err, &tce) {
 		return classify(op, err)
 	}
 	for i, r := range tce.CancellationReasons {
 		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
-			return fmt.Errorf("ddb %s: %w", op, checkFailed(i))
+			return fmt.Errorf("ddb %s: %w", op, checkFailed(i, r.Item))
 		}
 	}
 	for _, r := range tce.CancellationReasons {

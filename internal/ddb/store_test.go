@@ -59,7 +59,7 @@ func newFixture(t *testing.T) fixture {
 		ID: newSID(), UserID: u.ID, Ver: l.Ver, Cur: hash("t0"),
 		IdleExp: now.Add(time.Hour), AbsExp: now.Add(3 * time.Hour), CreatedAt: now, LastUsed: now,
 	}
-	if err := h.Store.CreateSession(testenv.Ctx(t), s, l); err != nil {
+	if err := h.Store.CreateSession(testenv.Ctx(t), s, l, session.LoginSuccess{ClearFailures: true}); err != nil {
 		t.Fatal(err)
 	}
 	return fixture{h: h, store: h.Store, login: l, sess: s}
@@ -182,7 +182,7 @@ func TestCreateSession(t *testing.T) {
 		return &s
 	}
 	t.Run("a taken session ID is ErrExists", func(t *testing.T) {
-		if err := f.store.CreateSession(ctx, f.sess, f.login); !errors.Is(err, session.ErrExists) {
+		if err := f.store.CreateSession(ctx, f.sess, f.login, session.LoginSuccess{ClearFailures: true}); !errors.Is(err, session.ErrExists) {
 			t.Errorf("err = %v, want ErrExists", err)
 		}
 	})
@@ -195,8 +195,11 @@ func TestCreateSession(t *testing.T) {
 			l := *f.login
 			edit(&l)
 			s := fresh()
-			if err := f.store.CreateSession(ctx, s, &l); !errors.Is(err, session.ErrStale) {
-				t.Errorf("err = %v, want ErrStale", err)
+			err := f.store.CreateSession(ctx, s, &l, session.LoginSuccess{ClearFailures: true})
+			var stale *session.StaleLogin
+			if !errors.Is(err, session.ErrStale) || !errors.As(err, &stale) || stale.Current == nil ||
+				stale.Current.UID != f.login.UID || stale.Current.Ver != f.login.Ver || stale.Current.PwHash != f.login.PwHash {
+				t.Errorf("err = %v, want ErrStale carrying the stored record", err)
 			}
 			if f.h.Item(t, "s#"+s.ID) != nil {
 				t.Error("the session was written although the transaction failed")
@@ -204,10 +207,8 @@ func TestCreateSession(t *testing.T) {
 		})
 	}
 	t.Run("a login clears the failure counter in the same transaction", func(t *testing.T) {
-		if err := f.store.RecordLoginFailure(ctx, "alice", true, true, now, now); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.store.CreateSession(ctx, fresh(), f.login); err != nil {
+		countFailure(t, f.store, "alice", now)
+		if err := f.store.CreateSession(ctx, fresh(), f.login, session.LoginSuccess{ClearFailures: true}); err != nil {
 			t.Fatal(err)
 		}
 		if l := f.h.Item(t, "n#alice"); testenv.Has(l, "fails") || testenv.Has(l, "last_fail") {
@@ -341,80 +342,13 @@ func TestErrorsAreClassified(t *testing.T) {
 	}
 }
 
-func TestLoginRecords(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := testenv.Ctx(t)
-	t.Run("an unknown name has no record", func(t *testing.T) {
-		if _, err := f.store.GetLogin(ctx, "nobody"); !errors.Is(err, session.ErrNotFound) {
-			t.Errorf("err = %v", err)
-		}
-	})
-	t.Run("failures of an unknown name make a stub that expires", func(t *testing.T) {
-		expiry := now.Add(24 * time.Hour)
-		for i := range 2 {
-			if err := f.store.RecordLoginFailure(ctx, "nobody", false, i == 0, now, expiry); err != nil {
-				t.Fatal(err)
-			}
-		}
-		l, err := f.store.GetLogin(ctx, "nobody")
-		if err != nil || l.UID != "" || l.Fails != 2 || !l.LastFail.Equal(now) {
-			t.Fatalf("stub = %+v, %v", l, err)
-		}
-		if got := testenv.N(f.h.Item(t, "n#nobody"), "ttl"); got != expiry.Unix() {
-			t.Errorf("stub ttl = %d, want %d", got, expiry.Unix())
-		}
-	})
-	t.Run("an account can be created over a stub", func(t *testing.T) {
-		if err := f.store.CreateUser(ctx, &session.Login{Name: "nobody", UID: "usr_nobody", PwHash: "$argon2id$x", Ver: 1}); err != nil {
-			t.Fatal(err)
-		}
-		l, _ := f.store.GetLogin(ctx, "nobody")
-		if l.UID != "usr_nobody" || l.Fails != 0 || testenv.Has(f.h.Item(t, "n#nobody"), "ttl") {
-			t.Errorf("account over a stub: %+v (ttl kept: %v)", l, testenv.Has(f.h.Item(t, "n#nobody"), "ttl"))
-		}
-	})
-	t.Run("a stub write never touches a real account", func(t *testing.T) {
-		err := f.store.RecordLoginFailure(ctx, "alice", false, true, now, now.Add(time.Hour))
-		if err == nil {
-			t.Fatal("a stub failure was written over an account")
-		}
-		if testenv.Has(f.h.Item(t, "n#alice"), "ttl") {
-			t.Fatal("an account's login record got a ttl: it would be deleted")
-		}
-	})
-	t.Run("a known-account failure never creates a record", func(t *testing.T) {
-		if err := f.store.RecordLoginFailure(ctx, "ghost", true, true, now, now); err == nil {
-			t.Error("no error")
-		}
-		if f.h.Item(t, "n#ghost") != nil {
-			t.Error("record created")
-		}
-	})
-	t.Run("failures count up and restart", func(t *testing.T) {
-		for i := range 3 {
-			if err := f.store.RecordLoginFailure(ctx, "alice", true, false, now.Add(time.Duration(i)*time.Second), now); err != nil {
-				t.Fatal(err)
-			}
-		}
-		l, _ := f.store.GetLogin(ctx, "alice")
-		if l.Fails != 3 || !l.LastFail.Equal(now.Add(2*time.Second)) {
-			t.Errorf("after 3 failures: %+v", l)
-		}
-		_ = f.store.RecordLoginFailure(ctx, "alice", true, true, now.Add(time.Hour), now)
-		if l, _ := f.store.GetLogin(ctx, "alice"); l.Fails != 1 {
-			t.Errorf("after a restart: fails = %d", l.Fails)
-		}
-	})
-}
-
 func TestBumpVersion(t *testing.T) {
 	t.Parallel()
 	t.Run("bumps both records and sets a new hash", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t)
 		ctx := testenv.Ctx(t)
-		_ = f.store.RecordLoginFailure(ctx, "alice", true, true, now, now)
+		countFailure(t, f.store, "alice", now)
 		if err := f.store.BumpVersion(ctx, f.sess.UserID, "$argon2id$new", nil); err != nil {
 			t.Fatalf("BumpVersion: %v", err)
 		}
@@ -425,7 +359,7 @@ func TestBumpVersion(t *testing.T) {
 		// A login that read the old record can no longer open a session.
 		s := *f.sess
 		s.ID = newSID()
-		if err := f.store.CreateSession(ctx, &s, f.login); !errors.Is(err, session.ErrStale) {
+		if err := f.store.CreateSession(ctx, &s, f.login, session.LoginSuccess{ClearFailures: true}); !errors.Is(err, session.ErrStale) {
 			t.Errorf("CreateSession with the pre-bump record: %v, want ErrStale", err)
 		}
 	})
@@ -485,14 +419,14 @@ func TestListUserSessionsIsNewestFirstAndPerUser(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		s := *f.sess
 		s.ID, s.CreatedAt = newSID(), now.Add(time.Duration(i)*time.Minute)
-		if err := f.store.CreateSession(ctx, &s, f.login); err != nil {
+		if err := f.store.CreateSession(ctx, &s, f.login, session.LoginSuccess{ClearFailures: true}); err != nil {
 			t.Fatal(err)
 		}
 		ids = append([]string{s.ID}, ids...)
 	}
 	bob := f.h.CreateUser(t, "bob", "", "")
 	bl, _ := f.store.GetLogin(ctx, "bob")
-	if err := f.store.CreateSession(ctx, &session.Session{ID: newSID(), UserID: bob.ID, Ver: 1, Cur: hash("b"), IdleExp: now.Add(time.Hour), AbsExp: now.Add(time.Hour), CreatedAt: now}, bl); err != nil {
+	if err := f.store.CreateSession(ctx, &session.Session{ID: newSID(), UserID: bob.ID, Ver: 1, Cur: hash("b"), IdleExp: now.Add(time.Hour), AbsExp: now.Add(time.Hour), CreatedAt: now}, bl, session.LoginSuccess{ClearFailures: true}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := f.store.ListUserSessions(ctx, f.sess.UserID)

@@ -2,8 +2,10 @@ package ddb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/example/sessions/internal/session"
@@ -14,7 +16,7 @@ import (
 )
 
 func parseLogin(name string, item map[string]types.AttributeValue) *session.Login {
-	return &session.Login{
+	l := &session.Login{
 		Name:     name,
 		UID:      getS(item, "uid"),
 		PwHash:   getS(item, "pwhash"),
@@ -24,6 +26,17 @@ func parseLogin(name string, item map[string]types.AttributeValue) *session.Logi
 		Fails:    getN(item, "fails"),
 		LastFail: unix(getN(item, "last_fail")),
 	}
+	if m, ok := item["devs"].(*types.AttributeValueMemberM); ok {
+		l.Devices = make(map[string]session.Device, len(m.Value))
+		for id, v := range m.Value {
+			if e, ok := v.(*types.AttributeValueMemberM); ok {
+				l.Devices[id] = session.Device{
+					Fails: getN(e.Value, "f"), LastFail: unix(getN(e.Value, "t")), Seen: unix(getN(e.Value, "s")),
+				}
+			}
+		}
+	}
+	return l
 }
 
 func parseUser(item map[string]types.AttributeValue) *session.User {
@@ -62,40 +75,99 @@ func (s *Store) getLogin(ctx context.Context, name string, consistent bool) (*se
 	return parseLogin(name, out.Item), nil
 }
 
-// RecordLoginFailure counts one failed attempt for name. restart begins a new count
-// (the previous failures are old enough to forget). For a name with no account the
-// record is a stub that expires by TTL at stubExpiry; it never touches a real account
-// created in between.
-func (s *Store) RecordLoginFailure(ctx context.Context, name string, known, restart bool, now, stubExpiry time.Time) error {
-	expr := "SET fails = if_not_exists(fails, :zero) + :one, last_fail = :now"
-	if restart {
-		expr = "SET fails = :one, last_fail = :now"
+// ReserveLogin counts one login attempt before its password is checked, in one
+// conditional UpdateItem on the login record, and returns the record as it is after
+// the count (ALL_NEW): the caller checks the password against it, so a login needs no
+// other read. The condition is the throttle rule itself, so however many requests
+// arrive at once, DynamoDB lets through at most what the rule allows; a refused one
+// comes back as *session.ReserveConflict with the record as it was (ALL_OLD, same
+// round trip).
+//
+// The username's counter is the fails and last_fail attributes. The attempt creates
+// the record if there is none: a stub without an account, which expires by TTL at
+// r.StubExpiry, extended by each attempt. The TTL attribute is written as
+// if_not_exists(uid, expiry): on an account's record that is the uid, a String, which
+// DynamoDB's TTL ignores (it deletes only items whose TTL attribute is a Number), so
+// the one expression serves known and unknown names alike and a real account never
+// expires. A device's counter is the f and t members of its entry in the devs map;
+// it is counted only if the record belongs to r.UID and lists the device.
+func (s *Store) ReserveLogin(ctx context.Context, r session.LoginReservation) (*session.Login, error) {
+	now := r.Now.Unix()
+	values := map[string]types.AttributeValue{":one": num(1), ":now": num(now), ":forget": num(r.Rule.Forget.Unix())}
+	names := map[string]string{}
+	var expr, cond string
+	if r.Device == "" {
+		names["#ttl"] = "ttl"
+		values[":ttl"] = num(r.StubExpiry.Unix())
+		if r.Restart {
+			expr = "SET fails = :one, last_fail = :now, #ttl = if_not_exists(uid, :ttl)"
+			cond = "last_fail < :forget"
+		} else {
+			expr = "SET fails = if_not_exists(fails, :zero) + :one, last_fail = :now, #ttl = if_not_exists(uid, :ttl)"
+			values[":zero"] = num(0)
+			cond = throttleCondition("fails", "last_fail", r.Rule, now, values)
+		}
+	} else {
+		names["#devs"], names["#d"], names["#f"], names["#t"] = "devs", r.Device, "f", "t"
+		values[":uid"] = str(r.UID)
+		const f, t = "#devs.#d.#f", "#devs.#d.#t"
+		if r.Restart {
+			expr = "SET " + f + " = :one, " + t + " = :now"
+			cond = "uid = :uid AND " + t + " < :forget"
+		} else {
+			expr = "SET " + f + " = " + f + " + :one, " + t + " = :now"
+			cond = "uid = :uid AND attribute_exists(" + f + ") AND " + throttleCondition(f, t, r.Rule, now, values)
+		}
 	}
-	values := map[string]types.AttributeValue{":one": num(1), ":now": num(now.Unix())}
-	if !restart {
-		values[":zero"] = num(0)
-	}
-	var names map[string]string
-	cond := "attribute_exists(uid)"
-	if !known {
-		expr += ", #ttl = :ttl"
-		values[":ttl"] = num(stubExpiry.Unix())
-		names = map[string]string{"#ttl": "ttl"}
-		cond = "attribute_not_exists(uid)"
-	}
-	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 s.table,
-		Key:                       loginKey(name),
-		UpdateExpression:          aws.String(expr),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-		ReturnConsumedCapacity:    total,
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           s.table,
+		Key:                                 loginKey(r.Name),
+		UpdateExpression:                    aws.String(expr),
+		ConditionExpression:                 aws.String(cond),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		ReturnConsumedCapacity:              total,
 	})
 	if err != nil {
-		return classify("record login failure", err)
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			var old *session.Login
+			if len(ccf.Item) > 0 {
+				old = parseLogin(r.Name, ccf.Item)
+			}
+			return nil, &session.ReserveConflict{Old: old}
+		}
+		return nil, classify("reserve login", err)
 	}
-	return nil
+	return parseLogin(r.Name, out.Attributes), nil
+}
+
+// throttleCondition is rule as a condition on a counter: f is its count and t the
+// time of its last counted attempt (both as expression paths). An attempt is allowed
+// while the count's failures are not forgotten (no count, a zero count, or a last
+// attempt at or after rule.Forget; a forgotten count is restarted instead, see
+// LoginReservation.Restart) and the count is below rule.Below or its cool-down has
+// passed: count Below+k waits rule.CoolDowns[k] after t, the last entry covering every
+// larger count. Cool-downs are rounded up to whole seconds, as t and now are whole
+// seconds: "now >= t + cool-down" is "t <= now - cool-down".
+func throttleCondition(f, t string, rule session.ThrottleRule, now int64, values map[string]types.AttributeValue) string {
+	values[":below"], values[":zero"] = num(rule.Below), num(0)
+	var b strings.Builder
+	fmt.Fprintf(&b, "(attribute_not_exists(%[1]s) OR %[1]s = :zero OR %[2]s >= :forget) AND (attribute_not_exists(%[1]s) OR %[1]s < :below", f, t)
+	for k, cd := range rule.CoolDowns {
+		secs := int64((cd + time.Second - 1) / time.Second)
+		c, at := fmt.Sprintf(":c%d", k), fmt.Sprintf(":t%d", k)
+		values[c], values[at] = num(rule.Below+int64(k)), num(now-secs)
+		op := "="
+		if k == len(rule.CoolDowns)-1 {
+			op = ">="
+		}
+		fmt.Fprintf(&b, " OR (%s %s %s AND %s <= %s)", f, op, c, t, at)
+	}
+	b.WriteString(")")
+	return b.String()
 }
 
 // GetAuthState reads a session and its user's token record in one strongly consistent
@@ -171,7 +243,7 @@ func (s *Store) CreateUser(ctx context.Context, l *session.Login) error {
 		},
 	})
 	if err != nil {
-		return classifyTx("create user", err, func(i int) error {
+		return classifyTx("create user", err, func(i int, _ map[string]types.AttributeValue) error {
 			if i == 0 {
 				return fmt.Errorf("username taken: %w", session.ErrExists)
 			}
@@ -225,7 +297,7 @@ func (s *Store) BumpVersion(ctx context.Context, uid, newPwHash string, end *ses
 		ReturnConsumedCapacity: total, TransactItems: items,
 	})
 	if err != nil {
-		return classifyTx("bump version", err, func(i int) error {
+		return classifyTx("bump version", err, func(i int, _ map[string]types.AttributeValue) error {
 			switch i {
 			case 0:
 				return fmt.Errorf("no token record: %w", session.ErrNotFound)
@@ -293,7 +365,7 @@ func (s *Store) SetDisabled(ctx context.Context, uid string, disabled bool) erro
 		},
 	})
 	if err != nil {
-		return classifyTx("set disabled", err, func(i int) error {
+		return classifyTx("set disabled", err, func(i int, _ map[string]types.AttributeValue) error {
 			if i == 0 {
 				return fmt.Errorf("no token record: %w", session.ErrNotFound)
 			}

@@ -74,6 +74,10 @@ type Login struct {
 	Disabled bool
 	Fails    int64
 	LastFail time.Time
+	// Devices are the account's trusted devices by device ID: those a device token
+	// was issued to at a successful login. nil when the record has no device map at
+	// all (the first registration creates it), empty when it has one with no entry.
+	Devices map[string]Device
 }
 
 // Known reports whether the record belongs to an account (not a failures-only stub).
@@ -106,3 +110,71 @@ type RotateInput struct {
 type RotateConflict struct{ Old *Session }
 
 func (e *RotateConflict) Error() string { return "session: rotation condition failed" }
+
+// Device is a trusted device of an account: its own failed-login counter, which
+// throttles a login presenting its device token instead of the username's counter.
+type Device struct {
+	Fails    int64
+	LastFail time.Time
+	Seen     time.Time // last successful login from it: the least recently seen go first
+}
+
+// ThrottleRule is the failed-login throttle as storage evaluates it, atomically, when
+// it reserves an attempt: an attempt is allowed while the count is below Below, and
+// after that once CoolDowns[count-Below] has passed since the last counted attempt
+// (the last entry applies to every larger count). Failures last counted before
+// Forget are forgotten. Times are whole seconds.
+type ThrottleRule struct {
+	Below     int64
+	CoolDowns []time.Duration
+	Forget    time.Time
+}
+
+// LoginReservation asks storage to count one login attempt before its password is
+// checked (internal/ddb: one conditional UpdateItem on the login record). It counts
+// on the username's counter, or with Device on that device's counter, which requires
+// the record to belong to UID and to list the device.
+type LoginReservation struct {
+	Name string
+	Now  time.Time // the counted attempt's time, whole seconds
+	Rule ThrottleRule
+	// Restart starts the counter over at 1: its failures are old enough to forget.
+	// Its condition is that the last counted attempt is before Rule.Forget.
+	Restart bool
+	// StubExpiry is the TTL a record without an account gets (or keeps extending).
+	StubExpiry time.Time
+	UID        string // with Device: the account the device token names
+	Device     string // "" for the username's counter
+}
+
+// ReserveConflict is returned when a reservation's condition failed: the counter is
+// cooling down, is due for a restart, or (for a device) the device or account is not
+// the one named. Old is the record as it was (nil if there is none), so the caller
+// can tell these apart without another read.
+type ReserveConflict struct{ Old *Login }
+
+func (e *ReserveConflict) Error() string { return "session: login attempt not reserved" }
+
+// LoginSuccess is what a successful login changes on its login record besides opening
+// the session: the counter that reserved the attempt restarts, and the device that
+// gets a device token is registered (or seen again).
+type LoginSuccess struct {
+	// ClearFailures resets the username's counter: the attempt was reserved on it.
+	ClearFailures bool
+	// Device is the device ID to register or refresh, its counter reset; "" for none.
+	Device string
+	Seen   time.Time
+	// Forget lists devices to drop: the least recently seen beyond the bound.
+	Forget []string
+}
+
+// StaleLogin is returned when a login's session write found its login record changed
+// since it was read (ErrStale): a version bump, a password change or a device map that
+// appeared. Current is the record as it is now (nil if it is gone), so the login can
+// decide again under the same counted attempt without a read.
+type StaleLogin struct{ Current *Login }
+
+func (e *StaleLogin) Error() string { return "session: login record changed since read" }
+
+// Unwrap makes errors.Is(err, ErrStale) hold.
+func (e *StaleLogin) Unwrap() error { return ErrStale }

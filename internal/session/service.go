@@ -11,20 +11,22 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/token"
 )
 
 // Store is what the service needs from storage; *ddb.Store implements it.
 type Store interface {
-	GetLogin(ctx context.Context, name string) (*Login, error)
 	GetLoginConsistent(ctx context.Context, name string) (*Login, error)
-	RecordLoginFailure(ctx context.Context, name string, known, restart bool, now, stubExpiry time.Time) error
-	CreateSession(ctx context.Context, s *Session, l *Login) error
+	ReserveLogin(ctx context.Context, r LoginReservation) (*Login, error)
+	CreateSession(ctx context.Context, s *Session, l *Login, o LoginSuccess) error
 	Rotate(ctx context.Context, in RotateInput) (*Session, error)
 	RevokeSession(ctx context.Context, sid string, hash []byte, reason string, now time.Time) (*Session, error)
 	BumpVersion(ctx context.Context, uid, newPwHash string, end *Revocation) error
@@ -41,7 +43,8 @@ var (
 	ErrInvalidGrant       = errors.New("session: invalid grant")
 )
 
-// ThrottledError says a username is cooling down after repeated failures.
+// ThrottledError says a username, or the device a login presented a device token of,
+// is cooling down after repeated failures.
 type ThrottledError struct{ RetryAfter time.Duration }
 
 func (e *ThrottledError) Error() string {
@@ -55,16 +58,23 @@ type Policy struct {
 	MaxAge    time.Duration // absolute session lifetime
 	Grace     time.Duration // reuse grace of the previous refresh token
 
+	// The failed-login throttle, in whole seconds. It applies to each counter alike:
+	// the username's, and each trusted device's.
 	MaxFailures   int64         // failures before the first cool-down
 	Lockout       time.Duration // first cool-down, doubled per further failure
 	MaxLockout    time.Duration // cap of the cool-down
 	FailureMemory time.Duration // failures older than this are forgotten
+	DeviceTTL     time.Duration // lifetime of a device token from its issue
+	MaxDevices    int           // trusted devices remembered per account
 }
 
 // DefaultThrottle fills the throttle fields with the documented defaults: after 5
-// failures a cool-down of 60 s, doubling per further failure up to 15 min.
+// failures a cool-down of 60 s, doubling per further failure up to 15 min, failures
+// forgotten after 24 h; device tokens live 180 days, and an account remembers its 8
+// most recently seen devices.
 func (p Policy) DefaultThrottle() Policy {
 	p.MaxFailures, p.Lockout, p.MaxLockout, p.FailureMemory = 5, time.Minute, 15*time.Minute, 24*time.Hour
+	p.DeviceTTL, p.MaxDevices = 180*24*time.Hour, 8
 	return p
 }
 
@@ -77,9 +87,11 @@ type Service struct {
 	policy      Policy
 	params      password.Params
 	log         *slog.Logger
+	deviceSrc   keys.Source // private key set the device-token MAC keys derive from
 
 	dummyOnce sync.Once
 	dummy     string
+	ring      atomic.Pointer[deviceRing]
 }
 
 // Deps are the Service's collaborators.
@@ -91,6 +103,9 @@ type Deps struct {
 	Policy      Policy
 	Password    password.Params
 	Log         *slog.Logger
+	// DeviceKeys is the private key set device tokens are MACed with (keys derived
+	// from it, see device.go); without it logins issue and honour no device tokens.
+	DeviceKeys keys.Source
 }
 
 // New builds a Service.
@@ -103,14 +118,16 @@ func New(d Deps) *Service {
 	}
 	return &Service{
 		store: d.Store, minter: d.Minter, rotationKey: d.RotationKey, now: d.Now, policy: d.Policy,
-		params: d.Password, log: d.Log,
+		params: d.Password, log: d.Log, deviceSrc: d.DeviceKeys,
 	}
 }
 
-// Client describes who is logging in, for the session record.
+// Client describes who is logging in, for the session record, and the device token
+// the client presents ("" if none).
 type Client struct {
-	UserAgent string
-	IP        string
+	UserAgent   string
+	IP          string
+	DeviceToken string
 }
 
 // Grant is what login and refresh hand back.
@@ -121,6 +138,10 @@ type Grant struct {
 	RefreshExp   time.Time // idle deadline (never after SessionExp)
 	SessionID    string
 	SessionExp   time.Time // absolute deadline
+	// DeviceToken proves at later logins that this client signed in before (login
+	// only; "" without device-token keys). It expires at DeviceExp.
+	DeviceToken string
+	DeviceExp   time.Time
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -130,27 +151,13 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// lockedFor returns how long a login record is still cooling down at now.
-func (s *Service) lockedFor(rec *Login, now time.Time) time.Duration {
-	fails := s.failures(rec, now)
-	if fails < s.policy.MaxFailures {
-		return 0
-	}
-	lock := s.policy.MaxLockout
-	if steps := fails - s.policy.MaxFailures; steps < 16 {
-		lock = min(s.policy.Lockout<<steps, s.policy.MaxLockout)
-	}
-	return rec.LastFail.Add(lock).Sub(now)
-}
-
-func (s *Service) failures(rec *Login, now time.Time) int64 {
-	if rec == nil || now.Sub(rec.LastFail) > s.policy.FailureMemory {
-		return 0
-	}
-	return rec.Fails
-}
-
 // Login checks a password and opens a session.
+//
+// The attempt is counted before the password is checked (reserve): one conditional
+// write on the login record lets through at most what the throttle allows, however
+// many requests arrive at once, and returns the record to check against. A valid
+// device token moves the count to that device's own counter. A success resets the
+// counter it was counted on; a failure leaves its count standing.
 func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Grant, error) {
 	if err := password.CheckLength(pw); err != nil {
 		return nil, err
@@ -163,12 +170,23 @@ func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Gr
 	// It is made on the first login of a container, known user or not, so even that
 	// first answer's time says nothing about the account; only login pays for it.
 	s.dummyOnce.Do(func() { s.dummy = password.Dummy(s.params) })
+	now := s.now()
+	// The throttle counts whole seconds, as the record stores them.
+	sec := now.Truncate(time.Second)
+	rec, dev, err := s.reserve(ctx, name, s.checkDevice(ctx, name, c.DeviceToken, sec), sec)
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
-		g, err := s.login(ctx, name, pw, c, attempt > 0)
-		// ErrStale: the version or password changed between our read and our write
-		// (a racing logout-all or password change). Read again once; the next read
-		// decides with the new state.
-		if errors.Is(err, ErrStale) && attempt == 0 {
+		g, err := s.login(ctx, rec, dev, pw, c, now)
+		// The version, password or device map changed between our read and our write
+		// (a racing logout-all, password change or first device). Decide once more,
+		// under the same counted attempt, with the record as the failed write found it.
+		var stale *StaleLogin
+		if errors.As(err, &stale) && attempt == 0 {
+			if rec = stale.Current; rec == nil {
+				return nil, ErrInvalidCredentials
+			}
 			continue
 		}
 		if errors.Is(err, ErrStale) {
@@ -178,24 +196,8 @@ func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Gr
 	}
 }
 
-func (s *Service) login(ctx context.Context, name, pw string, c Client, consistent bool) (*Grant, error) {
-	now := s.now()
-	get := s.store.GetLogin
-	if consistent {
-		get = s.store.GetLoginConsistent
-	}
-	rec, err := get(ctx, name)
-	if errors.Is(err, ErrNotFound) {
-		rec, err = nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if wait := s.lockedFor(rec, now); wait > 0 {
-		s.log.InfoContext(ctx, "login throttled", "outcome", "throttled", "retry_after_s", int(wait.Seconds()))
-		return nil, &ThrottledError{RetryAfter: wait}
-	}
-	known := rec != nil && rec.UID != ""
+func (s *Service) login(ctx context.Context, rec *Login, dev *deviceProof, pw string, c Client, now time.Time) (*Grant, error) {
+	known := rec.Known()
 	hash := s.dummy
 	if known && !rec.Disabled {
 		hash = rec.PwHash
@@ -205,15 +207,13 @@ func (s *Service) login(ctx context.Context, name, pw string, c Client, consiste
 		return nil, fmt.Errorf("session: stored hash: %w", err)
 	}
 	if !ok || !known || rec.Disabled {
-		restart := s.failures(rec, now) == 0
-		if err := s.store.RecordLoginFailure(ctx, name, known, restart, now, now.Add(s.policy.FailureMemory)); err != nil {
-			// The attempt failed anyway; losing one count is better than a 503
-			// that tells an attacker something differs.
-			s.log.WarnContext(ctx, "could not record login failure", "err", err)
-		}
+		// Nothing to write: the attempt was counted before the check.
 		attrs := []any{"outcome", "invalid_credentials"}
 		if known {
 			attrs = append(attrs, "uid", rec.UID)
+		}
+		if dev != nil {
+			attrs = append(attrs, "counter", "device")
 		}
 		s.log.InfoContext(ctx, "login failed", attrs...)
 		return nil, ErrInvalidCredentials
@@ -234,15 +234,62 @@ func (s *Service) login(ctx context.Context, name, pw string, c Client, consiste
 		Cur: hashToken(sid, secret), IdleExp: idle, AbsExp: absExp, CreatedAt: now, LastUsed: now,
 		UserAgent: truncate(c.UserAgent, 256), IP: truncate(c.IP, 64),
 	}
-	if err := s.store.CreateSession(ctx, sess, rec); err != nil {
+	outcome, ring, err := s.success(rec, dev, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateSession(ctx, sess, rec, outcome); err != nil {
 		return nil, err
 	}
 	g, err := s.grant(now, sess, sid+"."+secret)
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "login succeeded", "outcome", "ok", "uid", rec.UID, "sid", LogID(sid))
+	if outcome.Device != "" {
+		g.DeviceToken = mintDeviceToken(ring, rec.Name, rec.UID, outcome.Device, now)
+		g.DeviceExp = now.Truncate(time.Second).Add(s.policy.DeviceTTL)
+	}
+	s.log.InfoContext(ctx, "login succeeded", "outcome", "ok", "uid", rec.UID, "sid", LogID(sid), "trusted_device", dev != nil)
 	return g, nil
+}
+
+// success is what a successful login changes on its record: the counter it was counted
+// on restarts, and the device gets (or keeps) its entry: a trusted device keeps its ID,
+// any other client becomes a new device. An account keeps at most MaxDevices: the
+// least recently seen beyond that are forgotten, and their tokens count as untrusted.
+func (s *Service) success(rec *Login, dev *deviceProof, now time.Time) (LoginSuccess, *deviceRing, error) {
+	o := LoginSuccess{ClearFailures: dev == nil, Seen: now}
+	ring, err := s.deviceKeys()
+	if err != nil || ring == nil {
+		return o, nil, err
+	}
+	if dev != nil {
+		o.Device = dev.ID
+	} else if o.Device, err = newDeviceID(); err != nil {
+		return o, nil, err
+	}
+	type seen struct {
+		id string
+		at time.Time
+	}
+	var others []seen
+	for id, d := range rec.Devices {
+		if id != o.Device {
+			others = append(others, seen{id, d.Seen})
+		}
+	}
+	if extra := len(others) - max(s.policy.MaxDevices-1, 0); extra > 0 {
+		slices.SortFunc(others, func(a, b seen) int {
+			if c := a.at.Compare(b.at); c != 0 {
+				return c
+			}
+			return strings.Compare(a.id, b.id)
+		})
+		for _, d := range others[:extra] {
+			o.Forget = append(o.Forget, d.id)
+		}
+	}
+	return o, ring, nil
 }
 
 func (s *Service) grant(now time.Time, sess *Session, refresh string) (*Grant, error) {

@@ -26,17 +26,16 @@ type benchStore struct {
 	sess  *Session
 }
 
-func (s *benchStore) GetLogin(context.Context, string) (*Login, error) { return s.login, nil }
 func (s *benchStore) GetSession(context.Context, string) (*Session, error) {
 	return nil, ErrNotFound
 }
 func (s *benchStore) GetLoginConsistent(context.Context, string) (*Login, error) {
 	return s.login, nil
 }
-func (s *benchStore) RecordLoginFailure(context.Context, string, bool, bool, time.Time, time.Time) error {
-	return nil
+func (s *benchStore) ReserveLogin(context.Context, LoginReservation) (*Login, error) {
+	return s.login, nil
 }
-func (s *benchStore) CreateSession(context.Context, *Session, *Login) error {
+func (s *benchStore) CreateSession(context.Context, *Session, *Login, LoginSuccess) error {
 	return nil
 }
 func (s *benchStore) Rotate(_ context.Context, in RotateInput) (*Session, error) {
@@ -66,8 +65,9 @@ func benchService(b *testing.B, alg string, st Store) *Service {
 		Policy: Policy{
 			AccessTTL: 15 * time.Minute, IdleTTL: 14 * 24 * time.Hour, MaxAge: 30 * 24 * time.Hour, Grace: 10 * time.Second,
 		}.DefaultThrottle(),
-		Password: password.OWASP,
-		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Password:   password.OWASP,
+		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		DeviceKeys: ks,
 	})
 }
 

@@ -96,6 +96,7 @@ type Tokens struct {
 	RefreshExpiresIn int64  `json:"refresh_expires_in"`
 	SessionID        string `json:"session_id"`
 	SessionExpiresAt string `json:"session_expires_at"`
+	DeviceToken      string `json:"device_token"` // login's body transport only
 }
 
 // ErrorBody is the body of every error answer.
