@@ -27,6 +27,7 @@ import (
 	"github.com/example/sessions/internal/ddblocal"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/testddb"
+	"github.com/example/sessions/internal/testenv"
 )
 
 // The end-to-end tests share one DynamoDB Local (internal/testddb: the one
@@ -67,22 +68,7 @@ func randomName(prefix string) string {
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testenv.SyncBuffer
 
 type testServer struct {
 	URL            string
