@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -53,16 +54,19 @@ type deviceRing struct {
 	macs [][]byte
 }
 
+// errNoDeviceKeys: the service has no private key set (a function that does not log
+// in), so it neither issues nor checks device tokens.
+var errNoDeviceKeys = errors.New("session: no key set for device tokens")
+
 // deviceKeys returns the MAC keys of the current private key set, derived once per
-// set: a reload that brings a new set derives again. nil without a key set (a function
-// that does not log in).
+// set: a reload that brings a new set derives again; errNoDeviceKeys without a set.
 func (s *Service) deviceKeys() (*deviceRing, error) {
 	if s.deviceSrc == nil {
-		return nil, nil
+		return nil, errNoDeviceKeys
 	}
 	set := s.deviceSrc.Current()
 	if set == nil {
-		return nil, nil
+		return nil, errNoDeviceKeys
 	}
 	if r := s.ring.Load(); r != nil && r.set == set {
 		return r, nil
@@ -123,7 +127,7 @@ func (s *Service) checkDevice(ctx context.Context, name, tok string, now time.Ti
 		return nil
 	}
 	ring, err := s.deviceKeys()
-	if err != nil || ring == nil {
+	if err != nil {
 		return ignore("no device token key")
 	}
 	if len(tok) > maxDeviceTokenLen {

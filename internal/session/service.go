@@ -260,7 +260,10 @@ func (s *Service) login(ctx context.Context, rec *Login, dev *deviceProof, pw st
 func (s *Service) success(rec *Login, dev *deviceProof, now time.Time) (LoginSuccess, *deviceRing, error) {
 	o := LoginSuccess{ClearFailures: dev == nil, Seen: now}
 	ring, err := s.deviceKeys()
-	if err != nil || ring == nil {
+	if errors.Is(err, errNoDeviceKeys) {
+		return o, nil, nil // no device token to issue; the login itself stands
+	}
+	if err != nil {
 		return o, nil, err
 	}
 	if dev != nil {
