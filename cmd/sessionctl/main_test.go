@@ -58,6 +58,7 @@ func TestProcess(t *testing.T) {
 		_, _ = client.DeleteTable(t.Context(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
 	})
 	env := environ(t, "AWS_REGION=eu-west-1", "TABLE_NAME="+table)
+	devKeys := filepath.Join(t.TempDir(), "keys")
 	steps := []struct {
 		name   string
 		args   []string
@@ -84,6 +85,10 @@ func TestProcess(t *testing.T) {
 			code: 1, stderr: `table "missing" does not exist`},
 		{name: "a missing region exits 1", args: []string{"sessions", "list", "alice"}, env: environ(t, "TABLE_NAME="+table),
 			code: 1, stderr: "sessionctl: AWS configuration: no AWS region: set AWS_REGION"},
+		{name: "the key commands reach SSM through the same configuration: without a region they exit 1",
+			args: []string{"keys", "list"}, env: environ(t), code: 1, stderr: "no AWS region: set AWS_REGION"},
+		{name: "local key material is written without any AWS configuration", args: []string{"keys", "init", "--dir", devKeys},
+			env: environ(t), stdout: devKeys},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -111,6 +116,17 @@ func TestProcess(t *testing.T) {
 			}
 		})
 	}
+	t.Run("keys init --dir wrote the three files the local server reads, secrets private", func(t *testing.T) {
+		for name, mode := range map[string]os.FileMode{"dev-signing-key.pem": 0o600, "dev-public-keys.json": 0o644, "dev-refresh-key": 0o600} {
+			st, err := os.Stat(filepath.Join(devKeys, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Mode().Perm()&0o077 != mode&0o077 {
+				t.Errorf("%s: mode %v, want %v", name, st.Mode().Perm(), mode)
+			}
+		}
+	})
 	t.Run("the user's password is hashed with argon2id at the OWASP parameters", func(t *testing.T) {
 		l, err := ddb.New(client, table).GetLogin(t.Context(), "alice")
 		if err != nil {
