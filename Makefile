@@ -35,13 +35,20 @@ SAM       := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.aws-sam-cli-$(SAM_CLI_VERSION)
 export SAM_CLI_TELEMETRY := 0
 
+# checkov scans template.yaml for insecure settings (make checkov); same cached
+# virtualenv pattern as SAM CLI, its own venv so the two never fight over versions.
+CHECKOV_VERSION ?= 3.3.30
+CHECKOV_VENV  := $(CACHE)/checkov-venv
+CHECKOV       := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.checkov-$(CHECKOV_VERSION)
+
 DDBLOCAL := $(CACHE)/bin/ddblocal
 
-.PHONY: sam-local-env test vet go-test fuzz sam-validate sam-build build build-env run bench clean sam browser-test
+.PHONY: sam-local-env test vet go-test fuzz sam-validate checkov sam-build build build-env run bench clean sam browser-test
 
 # In this order even under make -j: the template checks come after the Go tests.
 test: go-test
-	$(MAKE) --no-print-directory fuzz sam-validate sam-build browser-test
+	$(MAKE) --no-print-directory fuzz sam-validate checkov sam-build browser-test
 
 vet:
 	$(GO) vet ./...
@@ -95,6 +102,18 @@ sam: $(SAM_STAMP)
 # --lint runs cfn-lint over the transformed template; it needs no AWS account.
 sam-validate: $(SAM_STAMP)
 	AWS_REGION=$${AWS_REGION:-us-east-1} $(SAM) validate --lint
+
+$(CHECKOV_STAMP):
+	[[ -x $(CHECKOV_VENV)/bin/pip ]] || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	rm -f $(CHECKOV_VENV)/.checkov-*
+	touch $@
+
+# Fails on any finding that is neither fixed nor skipped in template.yaml with its
+# reason (checkov:skip comments on the resource). The cloudformation framework also
+# checks AWS::Serverless::* resources. --compact --quiet: only failures are printed.
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
 # Native build (no container): go cross-compiles for arm64 by itself. Not --parallel:
 # concurrent builds each compile the shared packages (no cache hits between them), which

@@ -23,7 +23,11 @@
 //     isBase64Encoded bodies decoded; a function error, panic, timeout or
 //     malformed response is 500 {"message":"Internal Server Error"};
 //   - the payload limits: 10 MB for the request body, 6 MB for the Lambda
-//     invocation's request and response.
+//     invocation's request and response;
+//   - route throttling (Config.Throttling): a token bucket per route, refilled
+//     at the rate limit up to the burst limit; a request that finds it empty
+//     is answered 429 {"message":"Too Many Requests"} before the authorizer or
+//     the function runs.
 //
 // Every event and response goes through JSON on its way, as it does between
 // API Gateway, the Lambda runtime and the handler, so the handler sees what
@@ -102,9 +106,11 @@ type Config struct {
 	// Default slog.Default().
 	Logger *slog.Logger
 	// Now gives the time stamped into events (requestContext.time and
-	// timeEpoch). Default time.Now. Durations and timeouts always use the
-	// real clock.
+	// timeEpoch) and the time throttling buckets refill by. Default time.Now.
+	// Durations and timeouts always use the real clock.
 	Now func() time.Time
+	// Throttling is the stage's route throttling. Nil: no throttling.
+	Throttling *Throttling
 }
 
 // Defaults and AWS limits.
@@ -146,6 +152,7 @@ type gateway struct {
 	authorizerTimeout  time.Duration
 	log                *slog.Logger
 	now                func() time.Time
+	limiter            *limiter // nil: no throttling
 }
 
 // New checks cfg and returns an http.Handler that serves the HTTP API it
@@ -210,6 +217,17 @@ func New(cfg Config) (http.Handler, error) {
 			g.routes = append(g.routes, c)
 		}
 	}
+	if cfg.Throttling != nil {
+		keys := make([]string, 0, len(cfg.Routes))
+		for k := range seen {
+			keys = append(keys, k)
+		}
+		lim, err := newLimiter(cfg.Throttling, keys, g.now())
+		if err != nil {
+			return nil, err
+		}
+		g.limiter = lim
+	}
 	return g, nil
 }
 
@@ -254,6 +272,11 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, requestID string
 	rt, params := g.match(r.Method, resourcePath)
 	if rt == nil {
 		return writeMessage(w, http.StatusNotFound, "Not Found"), ""
+	}
+	// Throttling is per route and comes before the authorizer: a flood of
+	// requests costs no Lambda invocation once the bucket is empty.
+	if g.limiter != nil && !g.limiter.allow(rt.key, now) {
+		return writeMessage(w, http.StatusTooManyRequests, tooManyRequests), rt.key
 	}
 
 	event := g.newEvent(r, body, rt.key, params, now, requestID)
