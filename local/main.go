@@ -167,6 +167,10 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, o run
 	if err != nil {
 		return err
 	}
+	throttling, err := throttlingOf(tmpl)
+	if err != nil {
+		return err
+	}
 	if o.cacheDir == "" {
 		root, err := samtemplate.FindRoot()
 		if err != nil {
@@ -270,6 +274,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, o run
 		Authorizer:      authorizer,
 		IdentityHeaders: []string{identityHeader},
 		Logger:          log,
+		Throttling:      throttling,
 	})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"embed"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 
@@ -71,6 +72,35 @@ func planRoutes(tmpl *samtemplate.Template) (routePlan, error) {
 		return nil, fmt.Errorf("template.yaml routes the local server cannot serve:\n  %s", strings.Join(problems, "\n  "))
 	}
 	return plan, nil
+}
+
+// httpAPIResource is the logical ID of template.yaml's AWS::Serverless::HttpApi.
+const httpAPIResource = "HttpApi"
+
+// throttlingOf returns the route throttling template.yaml gives the HTTP API, at the
+// parameters' defaults, in the local gateway's terms: the local server answers 429
+// where the deployed API would (at the default limits).
+func throttlingOf(tmpl *samtemplate.Template) (*gateway.Throttling, error) {
+	th, err := tmpl.Throttling(httpAPIResource, samtemplate.Deployment{})
+	if err != nil {
+		return nil, err
+	}
+	if th.Default == nil && len(th.Routes) == 0 {
+		return nil, nil
+	}
+	// A stage without default route settings has no route limit of its own (only the
+	// account's, which is not emulated).
+	out := &gateway.Throttling{Default: gateway.Limit{Rate: math.MaxFloat64, Burst: math.MaxInt}}
+	if th.Default != nil {
+		out.Default = gateway.Limit{Rate: th.Default.Rate, Burst: th.Default.Burst}
+	}
+	for key, l := range th.Routes {
+		if out.Routes == nil {
+			out.Routes = make(map[string]gateway.Limit)
+		}
+		out.Routes[key] = gateway.Limit{Rate: l.Rate, Burst: l.Burst}
+	}
+	return out, nil
 }
 
 // bind returns the gateway routes served by a's handlers.
