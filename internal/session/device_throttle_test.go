@@ -1,0 +1,116 @@
+package session_test
+
+// The device-token side of the throttle, driven through the service itself (the HTTP
+// transports of the token are internal/api's tests): an attempt with a valid device
+// token is counted, cleared and throttled on that device's own counter, and the
+// username's counter is left exactly as the guesser left it.
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/example/sessions/internal/session"
+	"github.com/example/sessions/internal/testenv"
+)
+
+// deviceID is the device a device token names ("d1.<device ID>.<iat>.<uid>.<MAC>").
+func deviceID(t *testing.T, tok string) string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 5 {
+		t.Fatalf("device token has %d parts, want 5", len(parts))
+	}
+	return parts[1]
+}
+
+// deviceFails is the count a login record holds on one device's counter.
+func deviceFails(t *testing.T, h *testenv.Harness, name, id string) int64 {
+	t.Helper()
+	devs, ok := h.Item(t, "n#"+name)["devs"].(*types.AttributeValueMemberM)
+	if !ok {
+		t.Fatal("the login record lists no devices")
+	}
+	d, ok := devs.Value[id].(*types.AttributeValueMemberM)
+	if !ok {
+		t.Fatalf("the login record does not list device %s", id)
+	}
+	return testenv.N(d.Value, "f")
+}
+
+// lastLine is the last log line with msg, or "".
+func lastLine(h *testenv.Harness, msg string) string {
+	last := ""
+	for _, l := range strings.Split(h.Logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"`+msg+`"`) {
+			last = l
+		}
+	}
+	return last
+}
+
+func TestADeviceTokenMovesTheCountToItsDeviceAndLeavesTheUsernameLocked(t *testing.T) {
+	t.Parallel()
+	h := testenv.New(t, testenv.Options{})
+	u := h.CreateUser(t, "alice", "", "")
+	svc := h.App.Service
+	first, err := svc.Login(testenv.Ctx(t), u.Name, u.Password, session.Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.DeviceToken == "" {
+		t.Fatal("a login issued no device token: the harness has no device keys")
+	}
+	dev := deviceID(t, first.DeviceToken)
+	// A guesser has locked the username.
+	setCount(t, h, u.Name, 5, h.Clock.Now())
+
+	t.Run("the owner's device signs in while the username is locked, keeping its device ID", func(t *testing.T) {
+		g, err := svc.Login(testenv.Ctx(t), u.Name, u.Password, session.Client{DeviceToken: first.DeviceToken})
+		if err != nil {
+			t.Fatalf("login with the device token: %v", err)
+		}
+		if got := deviceID(t, g.DeviceToken); got != dev {
+			t.Errorf("the new device token names device %s, want the trusted device %s", got, dev)
+		}
+		if !strings.Contains(lastLine(h, "login succeeded"), `"trusted_device":true`) {
+			t.Errorf("login succeeded without trusted_device:true: %s", lastLine(h, "login succeeded"))
+		}
+	})
+	t.Run("the device's success leaves the username's count standing, so the guesser stays locked", func(t *testing.T) {
+		if got := testenv.N(h.Item(t, "n#"+u.Name), "fails"); got != 5 {
+			t.Errorf("username fails = %d after the device's success, want 5", got)
+		}
+		_, err := svc.Login(testenv.Ctx(t), u.Name, u.Password, session.Client{})
+		var throttled *session.ThrottledError
+		if !errors.As(err, &throttled) || throttled.RetryAfter != time.Minute {
+			t.Fatalf("login without the token: %v, want throttled for 60 s", err)
+		}
+	})
+	t.Run("the device's wrong passwords count on its counter, and the fifth locks it with its own wait", func(t *testing.T) {
+		for i := range 5 {
+			_, err := svc.Login(testenv.Ctx(t), u.Name, "wrong password", session.Client{DeviceToken: first.DeviceToken})
+			if !errors.Is(err, session.ErrInvalidCredentials) {
+				t.Fatalf("wrong password %d with the device token: %v, want ErrInvalidCredentials", i+1, err)
+			}
+		}
+		if got := deviceFails(t, h, u.Name, dev); got != 5 {
+			t.Errorf("device fails = %d, want 5", got)
+		}
+		if got := testenv.N(h.Item(t, "n#"+u.Name), "fails"); got != 5 {
+			t.Errorf("username fails = %d, want 5 (untouched by the device's attempts)", got)
+		}
+		_, err := svc.Login(testenv.Ctx(t), u.Name, u.Password, session.Client{DeviceToken: first.DeviceToken})
+		var throttled *session.ThrottledError
+		if !errors.As(err, &throttled) || throttled.RetryAfter != time.Minute {
+			t.Fatalf("sixth attempt with the device token: %v, want throttled for 60 s", err)
+		}
+		line := lastLine(h, "login throttled")
+		if !strings.Contains(line, `"counter":"device"`) || !strings.Contains(line, `"uid":"`+u.ID+`"`) {
+			t.Errorf("the device's throttle is not logged as the device counter of %s: %s", u.ID, line)
+		}
+	})
+}
