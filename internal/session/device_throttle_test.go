@@ -114,3 +114,73 @@ func TestADeviceTokenMovesTheCountToItsDeviceAndLeavesTheUsernameLocked(t *testi
 		}
 	})
 }
+
+// A device token lives 180 days from its issue: honoured one second before, ignored
+// (the attempt counts on the username, locked here) at 180 days.
+func TestADeviceTokenIsHonouredFor180DaysAndNotASecondMore(t *testing.T) {
+	t.Parallel()
+	const ttl = 180 * 24 * time.Hour
+	for _, tc := range []struct {
+		name    string
+		age     time.Duration
+		honored bool
+	}{
+		{"one second before 180 days the token still moves the count to its device", ttl - time.Second, true},
+		{"at 180 days the token is ignored and the locked username throttles", ttl, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := testenv.New(t, testenv.Options{})
+			u := h.CreateUser(t, "alice", "", "")
+			first, err := h.App.Service.Login(testenv.Ctx(t), u.Name, u.Password, session.Client{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := testenv.Epoch.Add(ttl); !first.DeviceExp.Equal(want) {
+				t.Errorf("device token expires at %s, want %s (180 days from the login)", first.DeviceExp, want)
+			}
+			h.Clock.Advance(tc.age)
+			setCount(t, h, u.Name, 5, h.Clock.Now())
+			_, err = h.App.Service.Login(testenv.Ctx(t), u.Name, u.Password, session.Client{DeviceToken: first.DeviceToken})
+			var throttled *session.ThrottledError
+			switch {
+			case tc.honored && err != nil:
+				t.Fatalf("login with a %s old device token: %v, want a session", tc.age, err)
+			case !tc.honored && (!errors.As(err, &throttled) || throttled.RetryAfter != time.Minute):
+				t.Fatalf("login with a %s old device token: %v, want the username's 60 s throttle", tc.age, err)
+			}
+			if !tc.honored && !strings.Contains(lastLine(h, "device token ignored"), `"reason":"expired"`) {
+				t.Errorf("the expired token is not logged as expired: %s", lastLine(h, "device token ignored"))
+			}
+		})
+	}
+}
+
+// An account remembers its 8 most recently seen devices: each login from a new
+// device beyond that forgets the least recently seen one, whatever the IDs' order.
+func TestEachNewDeviceBeyondEightForgetsTheLeastRecentlySeen(t *testing.T) {
+	t.Parallel()
+	h := testenv.New(t, testenv.Options{})
+	u := h.CreateUser(t, "alice", "", "")
+	var seen []string // device IDs, least recently seen first
+	for i := range 16 {
+		g, err := h.App.Service.Login(testenv.Ctx(t), u.Name, u.Password, session.Client{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, deviceID(t, g.DeviceToken))
+		h.Clock.Advance(time.Second)
+		if len(seen) > 8 {
+			seen = seen[1:]
+		}
+		devs, _ := h.Item(t, "n#"+u.Name)["devs"].(*types.AttributeValueMemberM)
+		if devs == nil || len(devs.Value) != len(seen) {
+			t.Fatalf("after login %d: devices on record %v, want %d", i+1, devs, len(seen))
+		}
+		for _, id := range seen {
+			if _, ok := devs.Value[id]; !ok {
+				t.Fatalf("after login %d: device %s, one of the 8 most recently seen, was forgotten", i+1, id)
+			}
+		}
+	}
+}
