@@ -65,6 +65,12 @@ func TestADeviceTokenMovesTheCountToItsDeviceAndLeavesTheUsernameLocked(t *testi
 		t.Fatal("a login issued no device token: the harness has no device keys")
 	}
 	dev := deviceID(t, first.DeviceToken)
+	if _, err := svc.Login(testenv.Ctx(t), u.Name, "wrong password", session.Client{}); !errors.Is(err, session.ErrInvalidCredentials) {
+		t.Fatalf("wrong password without a device token: %v, want ErrInvalidCredentials", err)
+	}
+	if line := lastLine(h, "login failed"); strings.Contains(line, `"counter"`) {
+		t.Errorf("a failure without a device token is logged on a device counter: %s", line)
+	}
 	// A guesser has locked the username.
 	setCount(t, h, u.Name, 5, h.Clock.Now())
 
@@ -96,6 +102,9 @@ func TestADeviceTokenMovesTheCountToItsDeviceAndLeavesTheUsernameLocked(t *testi
 			if !errors.Is(err, session.ErrInvalidCredentials) {
 				t.Fatalf("wrong password %d with the device token: %v, want ErrInvalidCredentials", i+1, err)
 			}
+		}
+		if line := lastLine(h, "login failed"); !strings.Contains(line, `"counter":"device"`) {
+			t.Errorf("the device's failure is not logged on the device counter: %s", line)
 		}
 		if got := deviceFails(t, h, u.Name, dev); got != 5 {
 			t.Errorf("device fails = %d, want 5", got)
