@@ -274,7 +274,12 @@ func TestALoginThatReadTheRecordBeforeADisableOpensNoSession(t *testing.T) {
 	held, release := holdFirst(h, "TransactWriteItems") // the login's CreateSession
 	answer := make(chan events.APIGatewayV2HTTPResponse, 1)
 	go func() { answer <- testenv.Call(t, h.App.API.Login, testenv.LoginReq(u.Name, u.Password)) }()
-	<-held
+	select {
+	case <-held:
+	case resp := <-answer:
+		// A login that never reaches its write must fail the test, not hang it.
+		t.Fatalf("the login answered %d %s before its CreateSession", resp.StatusCode, resp.Body)
+	}
 	if _, err := h.App.Service.SetDisabled(testenv.Ctx(t), u.ID, true); err != nil {
 		t.Fatal(err)
 	}
