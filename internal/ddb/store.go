@@ -108,6 +108,10 @@ func classify(op string, err error) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
+		case "TransactionConflictException":
+			// A single-item write to an item a transaction is writing; the SDK does
+			// not retry it, the service does (an ErrConflict is an ErrUnavailable).
+			return fmt.Errorf("ddb %s: %w: %w", op, session.ErrConflict, err)
 		case "ValidationException", "ResourceNotFoundException", "SerializationException",
 			"AccessDeniedException", "UnrecognizedClientException", "ItemCollectionSizeLimitExceededException":
 			return fmt.Errorf("ddb %s: %w", op, err)

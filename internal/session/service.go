@@ -151,6 +151,9 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
+// maxStaleLogins bounds how often one login decides again on a changed record.
+const maxStaleLogins = 3
+
 // Login checks a password and opens a session.
 //
 // The attempt is counted before the password is checked (reserve): one conditional
@@ -180,10 +183,12 @@ func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Gr
 	for attempt := 0; ; attempt++ {
 		g, err := s.login(ctx, rec, dev, pw, c, now)
 		// The version, password or device map changed between our read and our write
-		// (a racing logout-all, password change or first device). Decide once more,
-		// under the same counted attempt, with the record as the failed write found it.
+		// (a racing logout-all, password change, or a sibling login that registered
+		// the account's first device). Decide again, under the same counted attempt,
+		// with the record as the failed write found it: a login racing both a sibling
+		// and a version bump is stale twice and must still succeed.
 		var stale *StaleLogin
-		if errors.As(err, &stale) && attempt == 0 {
+		if errors.As(err, &stale) && attempt < maxStaleLogins-1 {
 			if rec = stale.Current; rec == nil {
 				return nil, ErrInvalidCredentials
 			}
@@ -238,7 +243,9 @@ func (s *Service) login(ctx context.Context, rec *Login, dev *deviceProof, pw st
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateSession(ctx, sess, rec, outcome); err != nil {
+	// A concurrent transaction or write on the login record cancels this one
+	// (TransactionConflict): nothing was written, so write again after a pause.
+	if err := retryConflict(ctx, func() error { return s.store.CreateSession(ctx, sess, rec, outcome) }); err != nil {
 		return nil, err
 	}
 	g, err := s.grant(now, sess, sid+"."+secret)

@@ -93,7 +93,11 @@ func (s *Service) reserve(ctx context.Context, name string, dev *deviceProof, no
 		r.UID, r.Device = dev.UID, dev.ID
 	}
 	for range maxReserveCalls {
-		rec, err := s.store.ReserveLogin(ctx, r)
+		var rec *Login
+		// A login in flight on the same record (its transaction) makes DynamoDB
+		// refuse this write with TransactionConflict; nothing was counted, so count
+		// again after a pause rather than answer 503.
+		err := retryConflict(ctx, func() (err error) { rec, err = s.store.ReserveLogin(ctx, r); return err })
 		var conflict *ReserveConflict
 		if !errors.As(err, &conflict) {
 			if err != nil {
