@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -338,22 +337,8 @@ func TestABurstOnOneDeviceTokenGetsAtMostFiveGuessesChecked(t *testing.T) {
 			h, u := newUser(t, nil)
 			dev := tc.login(t, h, u.Name, u.Password, "", http.StatusOK)
 			req := tc.loginReq(u.Name, "a wrong password", dev)
-			var ready, done sync.WaitGroup
-			gate := make(chan struct{})
 			codes := make([]int, 20)
-			for i := range codes {
-				ready.Add(1)
-				done.Add(1)
-				go func() {
-					defer done.Done()
-					ready.Done()
-					<-gate
-					codes[i] = testenv.Call(t, h.App.API.Login, req).StatusCode
-				}()
-			}
-			ready.Wait()
-			close(gate)
-			done.Wait()
+			testenv.Together(len(codes), func(i int) { codes[i] = testenv.Call(t, h.App.API.Login, req).StatusCode })
 			count := map[int]int{}
 			for _, c := range codes {
 				count[c]++

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,22 +24,8 @@ import (
 // ready) and returns how many answered 401 and 429. Any other answer fails the test.
 func burst(t *testing.T, h *testenv.Harness, n int, req events.APIGatewayV2HTTPRequest) (unauthorized, throttled int) {
 	t.Helper()
-	var ready, done sync.WaitGroup
-	gate := make(chan struct{})
 	codes := make([]int, n)
-	for i := range n {
-		ready.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			ready.Done()
-			<-gate
-			codes[i] = testenv.Call(t, h.App.API.Login, req).StatusCode
-		}()
-	}
-	ready.Wait()
-	close(gate)
-	done.Wait()
+	testenv.Together(n, func(i int) { codes[i] = testenv.Call(t, h.App.API.Login, req).StatusCode })
 	for _, c := range codes {
 		switch c {
 		case http.StatusUnauthorized:

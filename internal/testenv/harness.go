@@ -330,3 +330,24 @@ func (h *Harness) Revoked(tb testing.TB, sid string) bool {
 	tb.Helper()
 	return Has(h.SessionItem(tb, sid), "revoked_at")
 }
+
+// Together runs fn(0) … fn(n-1) in n goroutines released at the same moment (each is
+// started and waiting before any runs), and returns when all have returned: the start
+// gate of every race test.
+func Together(n int, fn func(i int)) {
+	var ready, done sync.WaitGroup
+	gate := make(chan struct{})
+	for i := range n {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			ready.Done()
+			<-gate
+			fn(i)
+		}()
+	}
+	ready.Wait()
+	close(gate)
+	done.Wait()
+}
