@@ -35,6 +35,7 @@ import (
 	"github.com/example/sessions"
 	"github.com/example/sessions/internal/admin"
 	"github.com/example/sessions/internal/awsstub"
+	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/samtemplate"
 	"github.com/example/sessions/internal/testddb"
@@ -65,12 +66,7 @@ var parameterValues = map[string]struct {
 // parameters at their defaults, each with the reason; every other grant must be used
 // by some step. An entry that is no longer granted, or that a step did use, fails the
 // test, so the list cannot go stale.
-var unreachableGrants = map[grantKey]string{
-	// authz reads the session alone (GetItem) only on a hit of its token-version
-	// cache, which TokenVersionCacheTtl turns on; its default, 0s, leaves it off, so
-	// every decision is one BatchGetItem.
-	{"AuthorizerFunction", "dynamodb:GetItem"}: "only with TokenVersionCacheTtl > 0",
-}
+var unreachableGrants = map[grantKey]string{}
 
 // grantKey names one action pattern a function's policy grants.
 type grantKey struct{ function, action string }
@@ -186,6 +182,7 @@ type scenario struct {
 
 	access, refresh, sessionID string // from the login
 	access2, refresh2          string // from the refresh
+	limited                    []tokenBody
 }
 
 // tokenBody is the body of a login or refresh answer (refresh_token only without the
@@ -217,6 +214,110 @@ func (s *scenario) run(t *testing.T) {
 	t.Run("logout everywhere ends the session", s.logoutAll)
 	t.Run("the authorizer denies the access token of the ended session", s.deniedAfterLogout)
 	t.Run("refresh with the ended session's token is refused", s.refreshAfterLogout)
+	t.Run("logins beyond the session limit end the least recently used", s.sessionLimit)
+	t.Run("the device list shows exactly the live sessions", s.deviceList)
+	t.Run("signing out a device ends it", s.signOut)
+	t.Run("reauthenticating answers an access token with a fresh auth_time", s.reauthenticate)
+}
+
+// sessionLimit logs in one more time than MaxSessionsPerUser allows (at its default):
+// the last login reads the listed sessions and ends the least recently used.
+func (s *scenario) sessionLimit(t *testing.T) {
+	var all []tokenBody
+	for range config.DefaultMaxSessionsPerUser + 1 {
+		all = append(all, wantTokens(t, s.loginRequest(t, s.user.password)))
+	}
+	r := s.api.do(t, http.MethodGet, "/me", map[string]string{"Authorization": "Bearer " + all[0].AccessToken}, "")
+	s.wantDenied(t, r)
+	s.limited = all[1:]
+}
+
+func (s *scenario) authed(t *testing.T, method, path, at, body string) response {
+	h := map[string]string{"Authorization": "Bearer " + at}
+	if body != "" {
+		h["Content-Type"] = "application/json"
+	}
+	return s.api.do(t, method, path, h, body)
+}
+
+func (s *scenario) deviceList(t *testing.T) {
+	if len(s.limited) == 0 {
+		t.Fatal("no sessions: an earlier step failed")
+	}
+	cur := s.limited[len(s.limited)-1]
+	r := s.authed(t, http.MethodGet, "/auth/sessions", cur.AccessToken, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d, want 200; body %s%s", r.status, r.body, r.output())
+	}
+	wantJSON(t, r)
+	var list struct {
+		Sessions []struct {
+			ID         string `json:"id"`
+			CreatedAt  string `json:"created_at"`
+			LastUsedAt string `json:"last_used_at"`
+			ExpiresAt  string `json:"expires_at"`
+			UserAgent  string `json:"user_agent"`
+			IP         string `json:"ip"`
+			Current    bool   `json:"current"`
+		} `json:"sessions"`
+	}
+	if err := strictJSON(r.body, &list); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, tb := range s.limited {
+		want[tb.SessionID] = tb.SessionID == cur.SessionID
+	}
+	if len(list.Sessions) != len(want) {
+		t.Fatalf("%d sessions listed, want %d", len(list.Sessions), len(want))
+	}
+	for _, v := range list.Sessions {
+		if current, ok := want[v.ID]; !ok || current != v.Current {
+			t.Errorf("listed %+v, want one of the live sessions with current=%v", v, current)
+		}
+	}
+}
+
+func (s *scenario) signOut(t *testing.T) {
+	if len(s.limited) < 2 {
+		t.Fatal("no sessions: an earlier step failed")
+	}
+	cur, victim := s.limited[len(s.limited)-1], s.limited[0]
+	r := s.authed(t, http.MethodDelete, "/auth/sessions/"+victim.SessionID, cur.AccessToken, "")
+	if r.status != http.StatusNoContent {
+		t.Fatalf("status %d, want 204; body %s%s", r.status, r.body, r.output())
+	}
+	s.wantDenied(t, s.authed(t, http.MethodGet, "/me", victim.AccessToken, ""))
+}
+
+func (s *scenario) reauthenticate(t *testing.T) {
+	if len(s.limited) == 0 {
+		t.Fatal("no sessions: an earlier step failed")
+	}
+	cur := s.limited[len(s.limited)-1]
+	b, _ := json.Marshal(map[string]string{"password": s.user.password})
+	r := s.authed(t, http.MethodPost, "/auth/reauthenticate", cur.AccessToken, string(b))
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d, want 200; body %s%s", r.status, r.body, r.output())
+	}
+	var tb struct {
+		AccessToken      string `json:"access_token"`
+		TokenType        string `json:"token_type"`
+		ExpiresIn        int64  `json:"expires_in"`
+		RefreshExpiresIn int64  `json:"refresh_expires_in"`
+		SessionID        string `json:"session_id"`
+		SessionExpiresAt string `json:"session_expires_at"`
+	}
+	if err := strictJSON(r.body, &tb); err != nil {
+		t.Fatal(err)
+	}
+	if tb.SessionID != cur.SessionID || tb.AccessToken == "" {
+		t.Fatalf("answer %+v, want a new access token of the same session", tb)
+	}
+	me := s.authed(t, http.MethodGet, "/me", tb.AccessToken, "")
+	if me.status != http.StatusOK {
+		t.Fatalf("GET /me with the new token: %d %s", me.status, me.body)
+	}
 }
 
 func (s *scenario) need(t *testing.T, what, v string) {
@@ -312,7 +413,7 @@ func (s *scenario) authorizations(t *testing.T, r response) []authorization {
 func (s *scenario) me(t *testing.T) {
 	s.need(t, "access token", s.access)
 	r := s.api.do(t, http.MethodGet, "/me", map[string]string{"Authorization": "Bearer " + s.access}, "")
-	wantPrincipal := map[string]any{"sub": s.user.id, "sid": s.sessionID, "scope": s.user.scope}
+	wantPrincipal := map[string]any{"sub": s.user.id, "sid": s.sessionID, "scope": s.user.scope, "auth_time": tokenClaim(t, s.access, "auth_time")}
 	auths := s.authorizations(t, r)
 	if len(auths) != 1 {
 		t.Fatalf("the authorizer answered %d times, want once", len(auths))
@@ -483,6 +584,25 @@ func tokenKid(t *testing.T, jwt string) string {
 		t.Fatalf("access token header %s has no kid", b)
 	}
 	return h.Kid
+}
+
+// tokenClaim returns one claim of a JWT's payload as JSON decodes it (unverified: the
+// test reads what the service put in).
+func tokenClaim(t *testing.T, jwt, name string) any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatal("not a JWT")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("access token payload: %v", err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c[name]
 }
 
 // ---- per-function verdict ----------------------------------------------------------

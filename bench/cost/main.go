@@ -42,6 +42,7 @@ import (
 	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/ddblocal"
+	"github.com/example/sessions/internal/ddbmeter"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/samtemplate"
 	"github.com/example/sessions/internal/token"
@@ -157,9 +158,6 @@ func run(endpoint, out string, latencyN int) error {
 		return err
 	}
 	if err := r.probes(); err != nil {
-		return err
-	}
-	if err := r.cacheRuns(); err != nil {
 		return err
 	}
 	if err := r.latency(latencyN); err != nil {
@@ -348,22 +346,6 @@ func (r *runner) scenario() error {
 		}); err != nil {
 		return err
 	}
-	cached := authz.New(token.NewVerifier(r.a.Public, r.cfg.Issuer, r.cfg.Audience, r.clk.Now), r.a.Store, r.clk.Now, r.log, time.Minute)
-	for _, k := range []struct{ key, name, note string }{
-		{"authorize_cache_miss", "authorize, cache on: miss", "first request of a user in a container: as with the cache off"},
-		{"authorize_cache_hit", "authorize, cache on: hit", "token version from the container; only the session is read (GetItem, strongly consistent)"},
-	} {
-		if _, err := r.measure(k.key, k.name, k.note, func() (string, error) {
-			ok, err := authorizeWith(r.ctx, cached, g1.AccessToken)
-			if err != nil || !ok {
-				return "", fmt.Errorf("denied (%v)", err)
-			}
-			return "allowed", nil
-		}); err != nil {
-			return err
-		}
-	}
-
 	var g2 grant
 	if _, err := r.measure("refresh", "refresh (happy path)", "one conditional UpdateItem rotates the hash and slides the idle deadline; ReturnValues carries the session",
 		func() (string, error) {
@@ -461,18 +443,6 @@ func (r *runner) scenario() error {
 		return err
 	}
 
-	// Index entries are keys plus projected attributes plus 100 bytes.
-	out, err := r.oracle.Query(r.ctx, &dynamodb.QueryInput{
-		TableName: aws.String(r.table), IndexName: aws.String(ddb.UserIndex),
-		KeyConditionExpression:    aws.String("user_id = :u"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberS{Value: uid}},
-		Limit:                     aws.Int32(1),
-	})
-	if err == nil && len(out.Items) == 1 {
-		r.res.ItemSizes = append(r.res.ItemSizes, results.ItemSize{
-			Item: "user-sessions index entry (KEYS_ONLY)", Bytes: itemSize(out.Items[0]) + 100, Note: fmt.Sprintf("%d B of keys + 100 B overhead", itemSize(out.Items[0])),
-		})
-	}
 	return nil
 }
 
@@ -491,7 +461,7 @@ func (r *runner) itemSize(what, pk, note string) {
 		r.res.Notes = append(r.res.Notes, fmt.Sprintf("could not read %s to size it: %v", what, err))
 		return
 	}
-	r.res.ItemSizes = append(r.res.ItemSizes, results.ItemSize{Item: what, Bytes: itemSize(out.Item), Note: note})
+	r.res.ItemSizes = append(r.res.ItemSizes, results.ItemSize{Item: what, Bytes: ddbmeter.ItemSize(out.Item), Note: note})
 }
 
 func classicItem(pk, uid string) map[string]types.AttributeValue {
@@ -538,43 +508,6 @@ func meteredClient(m *rules, plain *dynamodb.Client) *dynamodb.Client {
 	return meteredCache
 }
 
-// cacheRuns measures RCU per authorization with the token-version cache at several
-// TTLs, for one user making a request every 10 s for 14 minutes (inside one access
-// token's life).
-func (r *runner) cacheRuns() error {
-	const interval = 10 * time.Second
-	const requests = 84
-	for _, ttl := range []time.Duration{0, 30 * time.Second, time.Minute, 5 * time.Minute} {
-		g, code, err := r.login("alice@example.com", goodPW)
-		if err != nil || code != http.StatusOK {
-			return fmt.Errorf("cache run login: %d %v", code, err)
-		}
-		a := authz.New(token.NewVerifier(r.a.Public, r.cfg.Issuer, r.cfg.Audience, r.clk.Now), r.a.Store, r.clk.Now, r.log, ttl)
-		mark := r.m.Mark()
-		for range requests {
-			ok, err := authorizeWith(r.ctx, a, g.AccessToken)
-			if err != nil || !ok {
-				return fmt.Errorf("cache run: denied (%v)", err)
-			}
-			r.clk.Advance(interval)
-		}
-		run := results.CacheRun{TTL: ttl.String(), Interval: interval.String(), Requests: requests, Staleness: "none: every request reads the token record"}
-		if ttl > 0 {
-			run.Staleness = fmt.Sprintf("a logout-everywhere or disable reaches a warm container after up to %s", ttl)
-		}
-		for _, c := range r.m.charged(mark) {
-			run.RoundTrips++
-			run.MeasuredRCU += c.MeasuredRCU
-			run.ExpectedRCU += c.ExpectedRCU
-		}
-		run.RCUPerAuth = run.ExpectedRCU / requests
-		run.MeasuredPerReq = run.MeasuredRCU / requests
-		r.res.Cache = append(r.res.Cache, run)
-		fmt.Fprintf(os.Stderr, "cost: cache TTL %-6s %d round trips, %.3f RCU/authorization (measured %.3f)\n", ttl, run.RoundTrips, run.RCUPerAuth, run.MeasuredPerReq)
-	}
-	return nil
-}
-
 // latency times sequential protected requests of each kind in process against
 // DynamoDB Local, through an unmetered client.
 func (r *runner) latency(n int) error {
@@ -595,8 +528,7 @@ func (r *runner) latency(n int) error {
 	if _, err := r.plain.PutItem(r.ctx, &dynamodb.PutItemInput{TableName: aws.String(r.table), Item: classicItem(csKey, uid)}); err != nil {
 		return err
 	}
-	off := authz.New(verifier, store, now, r.log, 0)
-	on := authz.New(verifier, store, now, r.log, time.Minute)
+	off := authz.New(verifier, store, now, r.log)
 	byKey := map[string]results.Operation{}
 	for _, op := range r.res.Operations {
 		byKey[op.Key] = op
@@ -607,7 +539,6 @@ func (r *runner) latency(n int) error {
 		fn        func() error
 	}{
 		{"stateless", "stateless JWT: verify only", byKey["stateless"], func() error { _, err := verifier.Verify(at); return err }},
-		{"authorize_cache_hit", "this service, token-version cache on (warm)", byKey["authorize_cache_hit"], func() error { return allow(authorizeWith(r.ctx, on, at)) }},
 		{"authorize", "this service, cache off (default)", byKey["authorize"], func() error { return allow(authorizeWith(r.ctx, off, at)) }},
 		{"classic", "classic server-side session", byKey["classic"], func() error {
 			return classicRequest(r.ctx, r.m, r.plain, r.table, csKey, false)

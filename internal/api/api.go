@@ -168,14 +168,19 @@ func (h *Handlers) Logout(ctx context.Context, req events.APIGatewayV2HTTPReques
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
-		if body.Scope != "" && body.Scope != "all" && body.Scope != "session" {
-			return events.APIGatewayV2HTTPResponse{}, badRequest(`scope must be "session" or "all"`)
+		scope := session.Scope(body.Scope)
+		switch scope {
+		case "":
+			scope = session.ScopeSession
+		case session.ScopeSession, session.ScopeOthers, session.ScopeAll:
+		default:
+			return events.APIGatewayV2HTTPResponse{}, badRequest(`scope must be "session", "others" or "all"`)
 		}
-		if err := h.svc.Logout(ctx, tok, body.Scope == "all"); err != nil {
+		if err := h.svc.Logout(ctx, tok, scope); err != nil {
 			return events.APIGatewayV2HTTPResponse{}, err
 		}
 		resp := events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: noStore()}
-		if cookieMode {
+		if cookieMode && scope != session.ScopeOthers {
 			resp.Cookies = []string{clearCookie()}
 		}
 		return resp, nil
@@ -186,17 +191,11 @@ func (h *Handlers) Logout(ctx context.Context, req events.APIGatewayV2HTTPReques
 // authorizer put in the request context.
 func (h *Handlers) Me(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return h.serve(ctx, req, func(ctx context.Context) (events.APIGatewayV2HTTPResponse, error) {
-		var lambda map[string]any
-		if req.RequestContext.Authorizer != nil {
-			lambda = req.RequestContext.Authorizer.Lambda
-		}
-		sub, _ := lambda["sub"].(string)
-		sid, _ := lambda["sid"].(string)
-		scope, _ := lambda["scope"].(string)
-		if sub == "" || sid == "" {
+		p, ok := principalOf(req)
+		if !ok {
 			return errorBody(http.StatusUnauthorized, "unauthorized", "no authorizer context"), nil
 		}
-		return jsonResponse(http.StatusOK, map[string]string{"sub": sub, "sid": sid, "scope": scope}, noStore()), nil
+		return jsonResponse(http.StatusOK, map[string]any{"sub": p.sub, "sid": p.sid, "scope": p.scope, "auth_time": p.authTime}, noStore()), nil
 	})
 }
 
@@ -581,6 +580,9 @@ func (h *Handlers) errorResponse(ctx context.Context, req events.APIGatewayV2HTT
 		return errorBody(http.StatusUnauthorized, "invalid_grant", "the refresh token is invalid, expired or revoked")
 	case errors.Is(err, password.ErrTooLong), errors.Is(err, password.ErrBadUsername):
 		return errorBody(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, password.ErrTooShort):
+		// Only a new password is held to the policy (a login's is only bounded).
+		return errorBody(http.StatusBadRequest, "weak_password", err.Error())
 	case errors.Is(err, session.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		h.log.ErrorContext(ctx, "storage unavailable", "route", req.RouteKey, "err", err)
 		resp := errorBody(http.StatusServiceUnavailable, "temporarily_unavailable", "the service is temporarily unavailable; try again")

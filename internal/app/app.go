@@ -68,7 +68,8 @@ func (f Function) Handler(a *App) any {
 var Functions = []Function{
 	{
 		Name: "login",
-		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseLifetimes | config.UseSigningKey,
+		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseLifetimes | config.UseSessionLimit |
+			config.UseSigningKey,
 		HTTP: func(a *App) HTTPHandler { return a.API.Login },
 	},
 	{
@@ -83,6 +84,13 @@ var Functions = []Function{
 		HTTP: func(a *App) HTTPHandler { return a.API.Logout },
 	},
 	{
+		// The signed-in user's own account: the device list, signing one out, the
+		// password change and reauthentication (behind the authorizer).
+		Name: "account",
+		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseSigningKey,
+		HTTP: func(a *App) HTTPHandler { return a.API.Account },
+	},
+	{
 		Name: "jwks",
 		Uses: config.UsePublicKeys,
 		HTTP: func(a *App) HTTPHandler { return a.API.JWKS },
@@ -93,7 +101,7 @@ var Functions = []Function{
 	},
 	{
 		Name:       "authorizer",
-		Uses:       config.UseTable | config.UseClaims | config.UseVersionCache | config.UsePublicKeys,
+		Uses:       config.UseTable | config.UseClaims | config.UsePublicKeys,
 		Authorizer: func(a *App) AuthorizerHandler { return a.Authorizer.Handle },
 	},
 }
@@ -247,7 +255,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 			Now:         o.Now,
 			Policy: session.Policy{
 				AccessTTL: cfg.AccessTokenTTL, IdleTTL: cfg.RefreshTokenTTL,
-				MaxAge: cfg.SessionMaxAge, Grace: cfg.RefreshReuseGrace,
+				MaxAge: cfg.SessionMaxAge, Grace: cfg.RefreshReuseGrace, MaxSessions: cfg.MaxSessionsPerUser,
 			}.DefaultThrottle(),
 			Password:   o.Password,
 			Log:        o.Log,
@@ -255,7 +263,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		})
 		if a.Public != nil {
 			verifier := token.NewVerifier(a.Public, cfg.Issuer, cfg.Audience, o.Now)
-			a.Authorizer = authz.New(verifier, a.Store, o.Now, o.Log, cfg.TokenVersionCacheTTL)
+			a.Authorizer = authz.New(verifier, a.Store, o.Now, o.Log)
 		}
 	}
 	a.API = api.New(a.Service, jwks, o.Log, o.Now)

@@ -1,5 +1,7 @@
-// Package authz is the Lambda authorizer: it verifies the access token and checks the
-// session and the user's token version in DynamoDB on every protected request.
+// Package authz is the Lambda authorizer: it verifies the access token and checks its
+// session in DynamoDB on every protected request: one strongly consistent read of one
+// item, which every revocation (logout of one, others or all, a device signed out, a
+// password change, a disable, an administrator's revoke, the session limit) marks.
 //
 // It fails closed: a storage error, a missing item or anything unexpected is a deny,
 // logged with its reason. It never logs the token.
@@ -10,7 +12,6 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/example/sessions/internal/session"
@@ -22,7 +23,6 @@ import (
 
 // State reads what a decision needs; *ddb.Store implements it.
 type State interface {
-	GetAuthState(ctx context.Context, sid, uid string) (*session.Session, *session.User, error)
 	GetSession(ctx context.Context, sid string) (*session.Session, error)
 }
 
@@ -31,6 +31,9 @@ type Principal struct {
 	Subject string
 	Session string
 	Scope   string
+	// AuthTime is the token's auth_time (when the password was last checked in the
+	// session); zero if the token has none.
+	AuthTime time.Time
 }
 
 // Authorizer decides protected requests.
@@ -39,19 +42,11 @@ type Authorizer struct {
 	state    State
 	now      func() time.Time
 	log      *slog.Logger
-	cache    *versionCache // nil unless TOKEN_VERSION_CACHE_TTL > 0
 }
 
-// New builds an Authorizer. A positive cacheTTL keeps users' token versions in the
-// container for that long, so most requests read only the session item; a
-// "log out everywhere" then takes up to cacheTTL to reach this container (a single
-// logout is still immediate, since the session is always read).
-func New(v *token.Verifier, st State, now func() time.Time, log *slog.Logger, cacheTTL time.Duration) *Authorizer {
-	a := &Authorizer{verifier: v, state: st, now: now, log: log}
-	if cacheTTL > 0 {
-		a.cache = &versionCache{ttl: cacheTTL, m: map[string]cachedUser{}}
-	}
-	return a
+// New builds an Authorizer.
+func New(v *token.Verifier, st State, now func() time.Time, log *slog.Logger) *Authorizer {
+	return &Authorizer{verifier: v, state: st, now: now, log: log}
 }
 
 // Handle is the Lambda handler (HTTP API, payload 2.0, simple responses).
@@ -73,10 +68,18 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAut
 	if err != nil {
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
 	}
-	return events.APIGatewayV2CustomAuthorizerSimpleResponse{
-		IsAuthorized: true,
-		Context:      map[string]any{"sub": p.Subject, "sid": p.Session, "scope": p.Scope},
-	}, nil
+	return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: p.Context()}, nil
+}
+
+// Context is the authorizer context a route receives
+// (requestContext.authorizer.lambda): sub, sid and scope as strings, auth_time as a
+// number of seconds since the epoch (0 if the token has none).
+func (p *Principal) Context() map[string]any {
+	var at int64
+	if !p.AuthTime.IsZero() {
+		at = p.AuthTime.Unix()
+	}
+	return map[string]any{"sub": p.Subject, "sid": p.Session, "scope": p.Scope, "auth_time": at}
 }
 
 // handlerReserve is the part of the Lambda's remaining time kept for answering.
@@ -85,7 +88,7 @@ const handlerReserve = 500 * time.Millisecond
 // Deny reasons, as logged.
 var (
 	errNoBearer  = errors.New("no bearer token")
-	errNoSession = errors.New("session or user not found")
+	errNoSession = errors.New("session not found")
 )
 
 // Authorize checks an Authorization header value and returns the principal, or an
@@ -100,24 +103,33 @@ func (a *Authorizer) Authorize(ctx context.Context, header string) (*Principal, 
 		return nil, a.deny(ctx, err, "")
 	}
 	now := a.now()
-	sess, user, err := a.load(ctx, c.SID, c.Subject, now)
+	sess, err := a.state.GetSession(ctx, c.SID)
+	if errors.Is(err, session.ErrNotFound) {
+		err = errNoSession
+	}
 	if err != nil {
 		return nil, a.deny(ctx, err, c.Subject)
 	}
-	if reason := Decide(c, sess, user, now); reason != "" {
+	if reason := Decide(c, sess, now); reason != "" {
 		return nil, a.deny(ctx, errors.New(reason), c.Subject)
 	}
 	// The scope the route acts on is the one stored with the session, the record of
 	// what was granted; the token's claim is only a copy (and Decide has refused a
 	// token whose copy differs).
-	return &Principal{Subject: c.Subject, Session: c.SID, Scope: sess.Scope}, nil
+	p := &Principal{Subject: c.Subject, Session: c.SID, Scope: sess.Scope}
+	if c.AuthTime != nil {
+		p.AuthTime = c.AuthTime.Time
+	}
+	return p, nil
 }
 
-// Decide returns "" if the verified claims are backed by a live session and the
-// user's current token version, or the reason they are not.
-func Decide(c *token.Claims, sess *session.Session, user *session.User, now time.Time) string {
+// Decide returns "" if the verified claims are backed by a live session at the token
+// version the session is at now, or the reason they are not. A session's version
+// rises when its user changes the password in it, so every access token minted before
+// is refused; every other way of ending access revokes the session.
+func Decide(c *token.Claims, sess *session.Session, now time.Time) string {
 	switch {
-	case sess.UserID != c.Subject || user.ID != c.Subject:
+	case sess.UserID != c.Subject:
 		return "session belongs to another user"
 	case c.Scope != sess.Scope:
 		return "scope does not match the session"
@@ -125,32 +137,10 @@ func Decide(c *token.Claims, sess *session.Session, user *session.User, now time
 		return "session revoked"
 	case !sess.Live(now):
 		return "session expired"
-	case user.Disabled:
-		return "user disabled"
-	case user.Ver != *c.Ver:
+	case sess.Ver != *c.Ver:
 		return "token version is not current"
 	}
 	return ""
-}
-
-func (a *Authorizer) load(ctx context.Context, sid, uid string, now time.Time) (*session.Session, *session.User, error) {
-	if a.cache != nil {
-		if u, ok := a.cache.get(uid, now); ok {
-			sess, err := a.state.GetSession(ctx, sid)
-			if errors.Is(err, session.ErrNotFound) {
-				return nil, nil, errNoSession
-			}
-			return sess, u, err
-		}
-	}
-	sess, user, err := a.state.GetAuthState(ctx, sid, uid)
-	if errors.Is(err, session.ErrNotFound) {
-		return nil, nil, errNoSession
-	}
-	if err == nil && a.cache != nil {
-		a.cache.put(user, now)
-	}
-	return sess, user, err
 }
 
 func (a *Authorizer) deny(ctx context.Context, err error, uid string) error {
@@ -176,37 +166,4 @@ func bearer(h string) (string, bool) {
 	}
 	t = strings.TrimSpace(t)
 	return t, t != ""
-}
-
-type cachedUser struct {
-	user    *session.User
-	fetched time.Time
-}
-
-// versionCache is a small per-container cache of token records.
-type versionCache struct {
-	ttl time.Duration
-	mu  sync.Mutex
-	m   map[string]cachedUser
-}
-
-const maxCachedUsers = 10000
-
-func (c *versionCache) get(uid string, now time.Time) (*session.User, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[uid]
-	if !ok || now.Sub(e.fetched) >= c.ttl || now.Before(e.fetched) {
-		return nil, false
-	}
-	return e.user, true
-}
-
-func (c *versionCache) put(u *session.User, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= maxCachedUsers {
-		clear(c.m) // crude but bounded; a container sees few distinct users
-	}
-	c.m[u.ID] = cachedUser{user: u, fetched: now}
 }

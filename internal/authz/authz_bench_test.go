@@ -170,16 +170,13 @@ func benchEvent(b *testing.B, tok string) []byte {
 	return raw
 }
 
-func benchAuthorizer(b *testing.B, ks *keys.Set, cacheTTL time.Duration) *authz.Authorizer {
+func benchAuthorizer(b *testing.B, ks *keys.Set) *authz.Authorizer {
 	b.Helper()
-	sess, user := benchItems()
-	st := &benchStore{
-		batch: &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{benchTable: {sess, user}}},
-		get:   &dynamodb.GetItemOutput{Item: sess},
-	}
+	sess, _ := benchItems()
+	st := &benchStore{get: &dynamodb.GetItemOutput{Item: sess}}
 	now := func() time.Time { return benchNow }
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return authz.New(token.NewVerifier(ks, benchIssuer, benchAudience, now), ddb.New(st, benchTable), now, log, cacheTTL)
+	return authz.New(token.NewVerifier(ks, benchIssuer, benchAudience, now), ddb.New(st, benchTable), now, log)
 }
 
 // serveAuthorizer is one invocation: decode, handle, encode.
@@ -208,26 +205,13 @@ func BenchmarkAuthorizerPath(b *testing.B) {
 	for _, alg := range benchAlgs {
 		b.Run(alg, func(b *testing.B) {
 			ks := benchKeySet(b, alg)
-			a := benchAuthorizer(b, ks, 0)
+			a := benchAuthorizer(b, ks)
 			raw := benchEvent(b, benchToken(b, ks))
 			b.ReportAllocs()
 			for b.Loop() {
 				serveAuthorizer(b, a, raw)
 			}
 		})
-	}
-}
-
-// BenchmarkAuthorizerPathCached is the same path with the token-version cache on and
-// warm: the user record comes from the container, the session from a GetItem stub.
-func BenchmarkAuthorizerPathCached(b *testing.B) {
-	ks := benchKeySet(b, keys.EdDSA)
-	a := benchAuthorizer(b, ks, time.Minute)
-	raw := benchEvent(b, benchToken(b, ks))
-	serveAuthorizer(b, a, raw) // fills the cache
-	b.ReportAllocs()
-	for b.Loop() {
-		serveAuthorizer(b, a, raw)
 	}
 }
 
@@ -289,8 +273,8 @@ func BenchmarkAuthorizerPathHS256(b *testing.B) {
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
 		jwt.WithIssuer(benchIssuer), jwt.WithAudience(benchAudience), jwt.WithStrictDecoding(),
 		jwt.WithLeeway(token.Leeway), jwt.WithTimeFunc(func() time.Time { return benchNow }))
-	sessItem, userItem := benchItems()
-	st := ddb.New(&benchStore{batch: &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{benchTable: {sessItem, userItem}}}}, benchTable)
+	sessItem, _ := benchItems()
+	st := ddb.New(&benchStore{get: &dynamodb.GetItemOutput{Item: sessItem}}, benchTable)
 	keyFunc := func(*jwt.Token) (any, error) { return secret, nil }
 	b.ReportAllocs()
 	for b.Loop() {
@@ -302,11 +286,11 @@ func BenchmarkAuthorizerPathHS256(b *testing.B) {
 		if _, err := parser.ParseWithClaims(ev.IdentitySource[0][len("Bearer "):], &c, keyFunc); err != nil {
 			b.Fatal(err)
 		}
-		sess, user, err := st.GetAuthState(context.Background(), c.SID, c.Subject)
+		sess, err := st.GetSession(context.Background(), c.SID)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if reason := authz.Decide(&c, sess, user, benchNow); reason != "" {
+		if reason := authz.Decide(&c, sess, benchNow); reason != "" {
 			b.Fatal(reason)
 		}
 		resp := events.APIGatewayV2CustomAuthorizerSimpleResponse{
@@ -327,13 +311,13 @@ func BenchmarkAuthorizerSteps(b *testing.B) {
 	raw := benchEvent(b, tok)
 	now := func() time.Time { return benchNow }
 	v := token.NewVerifier(ks, benchIssuer, benchAudience, now)
-	sessItem, userItem := benchItems()
-	st := ddb.New(&benchStore{batch: &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{benchTable: {sessItem, userItem}}}}, benchTable)
+	sessItem, _ := benchItems()
+	st := ddb.New(&benchStore{get: &dynamodb.GetItemOutput{Item: sessItem}}, benchTable)
 	c, err := v.Verify(tok)
 	if err != nil {
 		b.Fatal(err)
 	}
-	sess, user, err := st.GetAuthState(context.Background(), benchSID, benchUID)
+	sess, err := st.GetSession(context.Background(), benchSID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -354,10 +338,10 @@ func BenchmarkAuthorizerSteps(b *testing.B) {
 			}
 		}
 	})
-	b.Run("GetAuthState", func(b *testing.B) {
+	b.Run("GetSession", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, _, err := st.GetAuthState(context.Background(), benchSID, benchUID); err != nil {
+			if _, err := st.GetSession(context.Background(), benchSID); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -365,7 +349,7 @@ func BenchmarkAuthorizerSteps(b *testing.B) {
 	b.Run("Decide", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if reason := authz.Decide(c, sess, user, benchNow); reason != "" {
+			if reason := authz.Decide(c, sess, benchNow); reason != "" {
 				b.Fatal(reason)
 			}
 		}
