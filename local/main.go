@@ -8,7 +8,9 @@
 // in local defaults only for those that are unset: TABLE_NAME, ISSUER, AUDIENCE, a
 // development signing key, and the template's parameter defaults for the rest. If
 // AWS_ENDPOINT_URL_DYNAMODB is unset it starts DynamoDB Local itself, in memory, and
-// stops it on exit.
+// stops it on exit. CORS_ORIGINS and CORS_PREFLIGHT_CACHE_TTL set the HTTP API's CORS
+// parameters (template.yaml's CorsOrigins and CorsPreflightCacheTtl): CORS is off
+// unless CORS_ORIGINS names an origin.
 //
 // It also serves a demo page at / (only here: it is not part of the deployed API).
 package main
@@ -171,6 +173,10 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, o run
 	if err != nil {
 		return err
 	}
+	cors, err := corsOf(tmpl, os.Getenv)
+	if err != nil {
+		return err
+	}
 	if o.cacheDir == "" {
 		root, err := samtemplate.FindRoot()
 		if err != nil {
@@ -275,6 +281,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, o run
 		IdentityHeaders: []string{identityHeader},
 		Logger:          log,
 		Throttling:      throttling,
+		CORS:            cors,
 	})
 	if err != nil {
 		return err
@@ -289,7 +296,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, o run
 	printBanner(stdout, banner{
 		baseURL: baseURL, ddbEndpoint: os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"), ddbNote: ddbNote,
 		table: cfg.TableName, tableCreated: created, cfg: cfg, defaults: defaults,
-		routes: plan, users: results, demo: demo,
+		routes: plan, users: results, demo: demo, cors: cors,
 	})
 
 	serveErr := make(chan error, 1)
@@ -358,6 +365,7 @@ type banner struct {
 	routes                        routePlan
 	users                         []userResult
 	demo                          bool
+	cors                          *gateway.CORS
 }
 
 func printBanner(w io.Writer, b banner) {
@@ -390,6 +398,7 @@ func printBanner(w io.Writer, b banner) {
 			fmt.Fprintf(w, "  %-15s %s_PARAMETER=%s (SSM)\n", k.what+":", k.prefix, k.src.Parameter)
 		}
 	}
+	fmt.Fprintf(w, "  CORS:           %s\n", corsSummary(b.cors))
 	if len(b.defaults) > 0 {
 		fmt.Fprintf(w, "  local defaults: %s\n", strings.Join(b.defaults, " "))
 	}

@@ -448,17 +448,13 @@ func (t *Template) resolve(v any, d Deployment) (string, error) {
 			return "", fmt.Errorf("!Join wants [delimiter, list], got %v", in.arg)
 		}
 		delim, ok := args[0].(string)
-		items, ok2 := args[1].([]any)
-		if !ok || !ok2 {
+		if !ok {
 			return "", fmt.Errorf("!Join wants [delimiter, list], got %v", in.arg)
 		}
-		parts := make([]string, 0, len(items))
-		for _, it := range items {
-			s, err := t.resolve(it, d)
-			if err != nil {
-				return "", err
-			}
-			parts = append(parts, s)
+		// The list is literal, or a !Ref to a list parameter.
+		parts, err := t.resolveStrings(args[1], d)
+		if err != nil {
+			return "", fmt.Errorf("!Join: %w", err)
 		}
 		return strings.Join(parts, delim), nil
 	default:
