@@ -204,11 +204,18 @@ func with(m map[string]any, kv ...any) map[string]any {
 // otherKey is a key of alg that the service has never published.
 func otherKey(t testing.TB, alg string) *keys.Key {
 	t.Helper()
-	set, err := keys.NewSet(alg, testenv.Epoch)
+	return otherSet(t, alg).Signing()
+}
+
+// otherSet is a key set of one key of alg (EdDSA by default) that the service has
+// never published.
+func otherSet(t testing.TB, alg ...string) *keys.Set {
+	t.Helper()
+	set, err := keys.NewSet(append(alg, keys.EdDSA)[0], testenv.Epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return set.Signing()
+	return set
 }
 
 // reasons are the refusal reasons the tests pin: the strict verifier's own, golang-jwt's

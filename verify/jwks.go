@@ -191,8 +191,12 @@ func (c *jwksCache) unavailable(ctx context.Context) error {
 // from which the set's max-age counts (the earlier of the two bounds RFC 9111 allows).
 func (c *jwksCache) fetch(started time.Time, ch chan struct{}) {
 	set, ttl, err := c.download()
+	if err != nil {
+		// Logged before the waiters wake, so what they do next follows the warning. Only
+		// a fetch stores a set, and one runs at a time: Current cannot change meanwhile.
+		c.log.Warn("verify: fetching the JWKS failed", "error", err.Error(), "keeping_last_key_set", c.live.Current() != nil)
+	}
 	c.mu.Lock()
-	had := c.live.Current() != nil
 	if err == nil {
 		c.live.Store(set)
 		c.fresh = started.Add(ttl)
@@ -201,9 +205,6 @@ func (c *jwksCache) fetch(started time.Time, ch chan struct{}) {
 	c.inflight = nil
 	close(ch)
 	c.mu.Unlock()
-	if err != nil {
-		c.log.Warn("verify: fetching the JWKS failed", "error", err.Error(), "keeping_last_key_set", had)
-	}
 }
 
 func (c *jwksCache) download() (*keys.Set, time.Duration, error) {
@@ -239,38 +240,38 @@ func (c *jwksCache) download() (*keys.Set, time.Duration, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrJWKSDocument, err)
 	}
-	return set, freshness(resp.Header, c.interval), nil
+	return set, freshness(resp.Header), nil
 }
 
 // freshness is how long a response may be used (RFC 9111 §4.2.1, as a private cache):
-// its max-age less its Age, DefaultMaxAge without a max-age, no time (so floor) with
-// no-store, no-cache or a max-age that is malformed or given twice with different
-// values, and always between floor and MaxAgeLimit.
-func freshness(h http.Header, floor time.Duration) time.Duration {
+// its max-age less its Age, at most MaxAgeLimit; DefaultMaxAge without a max-age; no
+// time with no-store, no-cache or a max-age that is malformed or given twice with
+// different values. (A set is kept for the refetch interval even then: no fetch starts
+// sooner after the last.)
+func freshness(h http.Header) time.Duration {
 	maxAge := int64(-1)
 	for _, v := range h.Values("Cache-Control") {
 		for _, d := range strings.Split(v, ",") {
 			name, value, _ := strings.Cut(strings.TrimSpace(d), "=")
 			switch strings.ToLower(strings.TrimSpace(name)) {
 			case "no-store", "no-cache":
-				return floor
+				return 0
 			case "max-age":
 				n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(value), `"`), 10, 64)
 				if err != nil || n < 0 || maxAge >= 0 && n != maxAge {
-					return floor
+					return 0
 				}
 				maxAge = n
 			}
 		}
 	}
 	if maxAge < 0 {
-		return max(DefaultMaxAge, floor)
+		return DefaultMaxAge
 	}
 	if age, err := strconv.ParseInt(h.Get("Age"), 10, 64); err == nil && age > 0 {
 		maxAge = max(maxAge-age, 0)
 	}
-	limit := int64(MaxAgeLimit / time.Second)
-	return max(time.Duration(min(maxAge, limit))*time.Second, floor)
+	return time.Duration(min(maxAge, int64(MaxAgeLimit/time.Second))) * time.Second
 }
 
 // secureURL reports whether keys may be fetched from u: over https, or over http from
