@@ -19,7 +19,8 @@ import (
 
 // Limits of the key-set fetch. The defaults follow the service: it sends
 // Cache-Control: public, max-age=300 on /.well-known/jwks.json, and its key rotation
-// (README, "Key rotation") waits those 5 minutes plus one before a new key signs.
+// (README, "Key rotation") waits out that max-age, its functions' 5-minute reload and
+// a minute of clock skew before a new key signs.
 const (
 	// DefaultFetchTimeout bounds one fetch of the key set, connection to last byte.
 	DefaultFetchTimeout = 5 * time.Second
@@ -220,11 +221,11 @@ func (c *jwksCache) download() (*keys.Set, time.Duration, error) {
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("%w (status %d)", ErrJWKSStatus, resp.StatusCode)
-	}
 	if resp.Request != nil && resp.Request.URL != nil && !secureURL(resp.Request.URL) {
 		return nil, 0, ErrJWKSInsecure
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("%w (status %d)", ErrJWKSStatus, resp.StatusCode)
 	}
 	if resp.ContentLength > MaxJWKSSize {
 		return nil, 0, ErrJWKSTooLarge
