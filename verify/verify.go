@@ -18,8 +18,6 @@ package verify
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -193,9 +191,14 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if c.ExpiresAt != nil {
 		out.ExpiresAt = c.ExpiresAt.Time
 	}
-	if err := optionalClaims(raw, out); err != nil {
-		return nil, err
+	if c.AuthTime != nil {
+		out.AuthTime = c.AuthTime.Time
 	}
+	// json reads a null element as "": refused like any empty method.
+	if slices.Contains(c.AMR, "") {
+		return nil, fmt.Errorf("%w: amr", ErrOptionalClaim)
+	}
+	out.AMR = c.AMR
 	return out, nil
 }
 
@@ -207,40 +210,4 @@ func (v *Verifier) VerifyAuthorization(ctx context.Context, header string) (*Cla
 		return nil, ErrNoToken
 	}
 	return v.Verify(ctx, raw)
-}
-
-// optionalClaims reads auth_time and amr from a token that Verify has accepted, so its
-// payload is canonical base64url of one JSON object without repeated or case-variant
-// member names. Names match exactly.
-//
-// The service is adding them to its tokens; until token.Claims carries them they are
-// read here.
-func optionalClaims(raw string, c *Claims) error {
-	seg := raw[strings.IndexByte(raw, '.')+1 : strings.LastIndexByte(raw, '.')]
-	payload, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil {
-		return ErrOptionalClaim // cannot happen after Verify
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &m); err != nil {
-		return ErrOptionalClaim
-	}
-	if v, ok := m["auth_time"]; ok {
-		// A NumericDate is a JSON number (RFC 7519 §2); jwt.NumericDate alone would also
-		// take a string holding one.
-		var d jwt.NumericDate
-		if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) || json.Unmarshal(v, &d) != nil {
-			return fmt.Errorf("%w: auth_time", ErrOptionalClaim)
-		}
-		c.AuthTime = d.Time
-	}
-	if v, ok := m["amr"]; ok {
-		var amr []string
-		// json.Unmarshal reads a null element as "": refused like any empty method.
-		if len(v) == 0 || v[0] != '[' || json.Unmarshal(v, &amr) != nil || slices.Contains(amr, "") {
-			return fmt.Errorf("%w: amr", ErrOptionalClaim)
-		}
-		c.AMR = amr
-	}
-	return nil
 }

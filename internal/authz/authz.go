@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/example/sessions/internal/session"
@@ -94,7 +93,7 @@ var (
 // Authorize checks an Authorization header value and returns the principal, or an
 // error saying why it is denied.
 func (a *Authorizer) Authorize(ctx context.Context, header string) (*Principal, error) {
-	tok, ok := bearer(header)
+	tok, ok := token.Bearer(header)
 	if !ok {
 		return nil, a.deny(ctx, errNoBearer, "")
 	}
@@ -154,16 +153,4 @@ func (a *Authorizer) deny(ctx context.Context, err error, uid string) error {
 	}
 	a.log.Log(ctx, level, "authorizer denied", attrs...)
 	return err
-}
-
-// bearer extracts the token of an "Authorization: Bearer <token>" value: the scheme
-// in any case (RFC 9110 §11.1), one space, then the token with surrounding white space
-// trimmed.
-func bearer(h string) (string, bool) {
-	scheme, t, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	t = strings.TrimSpace(t)
-	return t, t != ""
 }
