@@ -203,6 +203,20 @@ func TestCookieTransport(t *testing.T) {
 			t.Error("logout all in cookie mode left another session alive")
 		}
 	})
+	t.Run("logout of the other sessions in cookie mode keeps this session's cookie", func(t *testing.T) {
+		rt := login(t)
+		other := h.Login(t, u.Name, u.Password)
+		resp := testenv.Call(t, h.App.API.Logout, cookieReq("/auth/logout", rt, true, `{"scope":"others"}`))
+		wantStatus(t, "logout others in cookie mode", resp, http.StatusNoContent)
+		if len(resp.Cookies) != 0 {
+			t.Errorf("logout others cleared cookies: %q", resp.Cookies)
+		}
+		if !h.Revoked(t, other.SessionID) || h.Allowed(t, other.AccessToken) {
+			t.Error("logout others in cookie mode left the other session alive")
+		}
+		h.Clock.Advance(time.Minute)
+		wantStatus(t, "refresh with the kept cookie", testenv.Call(t, h.App.API.Refresh, cookieReq("/auth/refresh", rt, true, "")), http.StatusOK)
+	})
 	t.Run("a refused cookie refresh clears the cookie", func(t *testing.T) {
 		rt := login(t)
 		testenv.Call(t, h.App.API.Logout, cookieReq("/auth/logout", rt, true, ""))

@@ -325,3 +325,60 @@ func TestAPasswordChangeIsThrottledAndChecked(t *testing.T) {
 		wantAllowed(t, h, tok.AccessToken)
 	})
 }
+
+// The device list holds only live sessions: not one logged out, signed out, or past
+// its idle deadline while its item is still stored.
+func TestTheDeviceListHoldsOnlyLiveSessions(t *testing.T) {
+	t.Parallel()
+	h := testenv.New(t, testenv.Options{Env: map[string]string{"REFRESH_TOKEN_TTL": "1h", "ACCESS_TOKEN_TTL": "15m"}})
+	u := h.CreateUser(t, "alice", "", "")
+	idle := h.Login(t, u.Name, u.Password) // never refreshed: idle after an hour
+	h.Clock.Advance(50 * time.Minute)
+	loggedOut := h.Login(t, u.Name, u.Password)
+	signedOut := h.Login(t, u.Name, u.Password)
+	live := h.Login(t, u.Name, u.Password)
+	h.Logout(t, loggedOut.RefreshToken, "")
+	if code := h.SignOut(t, live.AccessToken, signedOut.SessionID); code != http.StatusNoContent {
+		t.Fatalf("sign out: %d", code)
+	}
+	h.Clock.Advance(11 * time.Minute)
+	live = h.MustRefresh(t, live.RefreshToken)
+	h.StillStored(t, "s#"+idle.SessionID) // expired by the clock, still in the table
+	if got := liveSessions(t, h, u.ID); !slices.Equal(got, []string{live.SessionID}) {
+		t.Fatalf("listed %v, want only %s", got, live.SessionID)
+	}
+	if got := h.ListSessions(t, live.AccessToken); len(got) != 1 || got[0].ID != live.SessionID || !got[0].Current {
+		t.Fatalf("GET /auth/sessions = %+v", got)
+	}
+}
+
+// A logout everywhere whose transaction committed but whose answer was lost: once the
+// call (or the client's retry after a 503) has returned, every session is dead.
+func TestALogoutEverywhereWhoseAnswerIsLostIsDoneWhenItReturns(t *testing.T) {
+	t.Parallel()
+	h := testenv.New(t, testenv.Options{})
+	u := h.CreateUser(t, "alice", "", "")
+	a := h.Login(t, u.Name, u.Password)
+	b := h.Login(t, u.Name, u.Password)
+	clear := h.Net.Inject("TransactWriteItems", 1, testenv.CommitThenHang())
+	resp := testenv.CallTimeout(t, h.App.API.Logout, testenv.LogoutReq(a.RefreshToken, "all"), 2*time.Second)
+	clear()
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+	case http.StatusServiceUnavailable:
+		// The client retries as told; the session is already ended, so the retry
+		// changes nothing more and answers 204.
+		wantStatus(t, "retry", h.Logout(t, a.RefreshToken, "all"), http.StatusNoContent)
+	default:
+		t.Fatalf("logout all answered %d", resp.StatusCode)
+	}
+	wantDenied(t, h, a.AccessToken, b.AccessToken)
+	for _, rt := range []string{a.RefreshToken, b.RefreshToken} {
+		if code, _ := h.Refresh(t, rt); code != http.StatusUnauthorized {
+			t.Errorf("a refresh token still works after logout everywhere: %d", code)
+		}
+	}
+	if n := len(liveSessions(t, h, u.ID)); n != 0 {
+		t.Errorf("%d live sessions", n)
+	}
+}
