@@ -626,6 +626,9 @@ func (s *Service) logoutMany(ctx context.Context, now time.Time, sid, secret str
 	if reason == ReasonReuse {
 		log.WarnContext(ctx, "refresh token reuse: revoking session", "why", "logout everywhere with an older token")
 	}
+	if scope == ScopeAll {
+		n-- // the caller's own session, ended with the others
+	}
 	log.InfoContext(ctx, "logged out", "scope", string(scope), "other_live_sessions", n)
 	return nil
 }
