@@ -40,16 +40,6 @@ type (
 	reauthRequest struct {
 		Password *string `json:"password"`
 	}
-	// accessResponse is the token response of a request made with an access token:
-	// a new access token for the same session, whose refresh token stays as it is.
-	accessResponse struct {
-		AccessToken      string `json:"access_token"`
-		TokenType        string `json:"token_type"`
-		ExpiresIn        int64  `json:"expires_in"`
-		RefreshExpiresIn int64  `json:"refresh_expires_in"`
-		SessionID        string `json:"session_id"`
-		SessionExpiresAt string `json:"session_expires_at"`
-	}
 )
 
 // principal is the caller as the authorizer put it in the request context.
@@ -156,16 +146,11 @@ func (h *Handlers) signOut(ctx context.Context, p principal, id string) (events.
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: noStore()}, nil
 }
 
+// accessResponse is the token response of a request made with an access token: a new
+// access token for the same session, whose refresh token stays as it is (the grant
+// carries none, so the body has no refresh_token).
 func (h *Handlers) accessResponse(g *session.Grant) events.APIGatewayV2HTTPResponse {
-	now := h.now()
-	return jsonResponse(http.StatusOK, accessResponse{
-		AccessToken:      g.AccessToken,
-		TokenType:        "Bearer",
-		ExpiresIn:        seconds(g.AccessExp.Sub(now)),
-		RefreshExpiresIn: seconds(g.RefreshExp.Sub(now)),
-		SessionID:        g.SessionID,
-		SessionExpiresAt: g.SessionExp.UTC().Format(time.RFC3339),
-	}, noStore())
+	return jsonResponse(http.StatusOK, h.tokenBody(g), noStore())
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -214,9 +214,11 @@ func (h *Handlers) JWKS(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	}, nil
 }
 
-func (h *Handlers) grantResponse(g *session.Grant, cookieMode bool) events.APIGatewayV2HTTPResponse {
+// tokenBody is the token response's body for a grant, without the refresh and device
+// tokens (the transport decides where those go).
+func (h *Handlers) tokenBody(g *session.Grant) tokenResponse {
 	now := h.now()
-	body := tokenResponse{
+	return tokenResponse{
 		AccessToken:      g.AccessToken,
 		TokenType:        "Bearer",
 		ExpiresIn:        seconds(g.AccessExp.Sub(now)),
@@ -224,6 +226,11 @@ func (h *Handlers) grantResponse(g *session.Grant, cookieMode bool) events.APIGa
 		SessionID:        g.SessionID,
 		SessionExpiresAt: g.SessionExp.UTC().Format(time.RFC3339),
 	}
+}
+
+func (h *Handlers) grantResponse(g *session.Grant, cookieMode bool) events.APIGatewayV2HTTPResponse {
+	now := h.now()
+	body := h.tokenBody(g)
 	resp := jsonResponse(http.StatusOK, body, noStore())
 	if cookieMode {
 		resp.Cookies = []string{fmt.Sprintf("%s=%s; Path=%s; Max-Age=%d; HttpOnly; Secure; SameSite=Strict",
