@@ -118,7 +118,7 @@ func TestDeployedShape(t *testing.T) {
 	mat := newKeyMaterial(t)
 	seedParameters(t, tpl, d, stub, mat)
 	fl := newFleet(t, tpl, fns, d, bins, stub)
-	api := newAPI(t, tpl, fl)
+	api := newAPI(t, tpl, d, fl)
 	u := createUser(t, d.Names[samtemplate.TableResource])
 
 	s := &scenario{api: api, user: u, keys: mat, table: d.Names[samtemplate.TableResource]}

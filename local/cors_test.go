@@ -164,7 +164,7 @@ func TestTemplateCORSCoversTheContract(t *testing.T) {
 	has := func(list []string, name string) bool {
 		return slices.ContainsFunc(list, func(s string) bool { return strings.EqualFold(s, name) })
 	}
-	auths, err := tmpl.Authorizers()
+	auths, err := tmpl.Authorizers(samtemplate.Deployment{})
 	if err != nil {
 		t.Fatal(err)
 	}
