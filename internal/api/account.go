@@ -43,8 +43,10 @@ type (
 	// accessResponse is the token response of a request made with an access token:
 	// a new access token for the same session, whose refresh token stays as it is.
 	accessResponse struct {
-		AccessToken      string `json:"access_token"`
-		TokenType        string `json:"token_type"`
+		// AccessToken and TokenType are left out when the token is a cookie
+		// (cookie-only mode with the cookie transport).
+		AccessToken      string `json:"access_token,omitempty"`
+		TokenType        string `json:"token_type,omitempty"`
 		ExpiresIn        int64  `json:"expires_in"`
 		RefreshExpiresIn int64  `json:"refresh_expires_in"`
 		SessionID        string `json:"session_id"`
@@ -86,6 +88,12 @@ func (h *Handlers) Account(ctx context.Context, req events.APIGatewayV2HTTPReque
 		if !ok {
 			return errorBody(http.StatusUnauthorized, "unauthorized", "no authorizer context"), nil
 		}
+		// Decided before anything changes, so that a bad transport header cannot
+		// leave a changed password behind a 400.
+		cookie, err := h.accessInCookie(req)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
 		switch req.RouteKey {
 		case RouteListSessions:
 			return h.listSessions(ctx, p)
@@ -103,7 +111,7 @@ func (h *Handlers) Account(ctx context.Context, req events.APIGatewayV2HTTPReque
 			if err != nil {
 				return events.APIGatewayV2HTTPResponse{}, err
 			}
-			return h.accessResponse(g), nil
+			return h.accessResponse(g, cookie), nil
 		case RouteReauthenticate:
 			var body reauthRequest
 			if err := decodeJSON(req, &body, true); err != nil {
@@ -116,7 +124,7 @@ func (h *Handlers) Account(ctx context.Context, req events.APIGatewayV2HTTPReque
 			if err != nil {
 				return events.APIGatewayV2HTTPResponse{}, err
 			}
-			return h.accessResponse(g), nil
+			return h.accessResponse(g, cookie), nil
 		}
 		return errorBody(http.StatusNotFound, "not_found", "no such route"), nil
 	})
@@ -156,16 +164,34 @@ func (h *Handlers) signOut(ctx context.Context, p principal, id string) (events.
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: noStore()}, nil
 }
 
-func (h *Handlers) accessResponse(g *session.Grant) events.APIGatewayV2HTTPResponse {
+// accessInCookie reports whether an account answer hands its access token out as a
+// cookie: in cookie-only mode, to a request that uses the cookie transport (which a
+// request the authorizer let in on the cookie always does). Otherwise the transport
+// header is not looked at, as before cookie-only mode.
+func (h *Handlers) accessInCookie(req events.APIGatewayV2HTTPRequest) (bool, error) {
+	if !h.accessCookie {
+		return false, nil
+	}
+	return transport(req)
+}
+
+func (h *Handlers) accessResponse(g *session.Grant, cookie bool) events.APIGatewayV2HTTPResponse {
 	now := h.now()
-	return jsonResponse(http.StatusOK, accessResponse{
+	body := accessResponse{
 		AccessToken:      g.AccessToken,
 		TokenType:        "Bearer",
 		ExpiresIn:        seconds(g.AccessExp.Sub(now)),
 		RefreshExpiresIn: seconds(g.RefreshExp.Sub(now)),
 		SessionID:        g.SessionID,
 		SessionExpiresAt: g.SessionExp.UTC().Format(time.RFC3339),
-	}, noStore())
+	}
+	if !cookie {
+		return jsonResponse(http.StatusOK, body, noStore())
+	}
+	body.AccessToken, body.TokenType = "", ""
+	resp := jsonResponse(http.StatusOK, body, noStore())
+	resp.Cookies = []string{setCookie(AccessCookieName, g.AccessToken, "/", body.ExpiresIn)}
+	return resp
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
