@@ -81,7 +81,7 @@ func TestLocalCORSIsTheTemplates(t *testing.T) {
 			for _, r := range tmpl.Routes() {
 				routes = append(routes, gateway.Route{Method: r.Method, Path: r.Path, Handler: answer200, Protected: r.Protected})
 			}
-			gw, err := gateway.New(gateway.Config{Routes: routes, Authorizer: allowAll, IdentityHeaders: []string{identityHeader}, CORS: got, Logger: discardLog})
+			gw, err := gateway.New(gateway.Config{Routes: routes, Authorizer: allowAll, IdentityHeaders: []string{"Authorization"}, CORS: got, Logger: discardLog})
 			if err != nil {
 				t.Fatal(err)
 			}
