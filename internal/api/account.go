@@ -76,6 +76,12 @@ func (h *Handlers) Account(ctx context.Context, req events.APIGatewayV2HTTPReque
 		if !ok {
 			return errorBody(http.StatusUnauthorized, "unauthorized", "no authorizer context"), nil
 		}
+		// Decided before anything changes, so that a bad transport header cannot
+		// leave a changed password behind a 400.
+		cookie, err := h.accessInCookie(req)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
 		switch req.RouteKey {
 		case RouteListSessions:
 			return h.listSessions(ctx, p)
@@ -93,7 +99,7 @@ func (h *Handlers) Account(ctx context.Context, req events.APIGatewayV2HTTPReque
 			if err != nil {
 				return events.APIGatewayV2HTTPResponse{}, err
 			}
-			return h.accessResponse(g), nil
+			return h.accessResponse(g, cookie), nil
 		case RouteReauthenticate:
 			var body reauthRequest
 			if err := decodeJSON(req, &body, true); err != nil {
@@ -106,7 +112,7 @@ func (h *Handlers) Account(ctx context.Context, req events.APIGatewayV2HTTPReque
 			if err != nil {
 				return events.APIGatewayV2HTTPResponse{}, err
 			}
-			return h.accessResponse(g), nil
+			return h.accessResponse(g, cookie), nil
 		}
 		return errorBody(http.StatusNotFound, "not_found", "no such route"), nil
 	})
@@ -146,11 +152,30 @@ func (h *Handlers) signOut(ctx context.Context, p principal, id string) (events.
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: noStore()}, nil
 }
 
+// accessInCookie reports whether an account answer hands its access token out as a
+// cookie: in cookie-only mode, to a request that uses the cookie transport (which a
+// request the authorizer let in on the cookie always does). Otherwise the transport
+// header is not looked at, as before cookie-only mode.
+func (h *Handlers) accessInCookie(req events.APIGatewayV2HTTPRequest) (bool, error) {
+	if !h.accessCookie {
+		return false, nil
+	}
+	return transport(req)
+}
+
 // accessResponse is the token response of a request made with an access token: a new
 // access token for the same session, whose refresh token stays as it is (the grant
-// carries none, so the body has no refresh_token).
-func (h *Handlers) accessResponse(g *session.Grant) events.APIGatewayV2HTTPResponse {
-	return jsonResponse(http.StatusOK, h.tokenBody(g), noStore())
+// carries none, so the body has no refresh_token); with cookie, the access token is the
+// access cookie and the body carries neither it nor its type.
+func (h *Handlers) accessResponse(g *session.Grant, cookie bool) events.APIGatewayV2HTTPResponse {
+	body := h.tokenBody(g)
+	if !cookie {
+		return jsonResponse(http.StatusOK, body, noStore())
+	}
+	body.AccessToken, body.TokenType = "", ""
+	resp := jsonResponse(http.StatusOK, body, noStore())
+	resp.Cookies = []string{setCookie(AccessCookieName, g.AccessToken, "/", body.ExpiresIn)}
+	return resp
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

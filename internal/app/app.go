@@ -69,25 +69,25 @@ var Functions = []Function{
 	{
 		Name: "login",
 		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseLifetimes | config.UseSessionLimit |
-			config.UseSigningKey,
+			config.UseAccessCookie | config.UseSigningKey,
 		HTTP: func(a *App) HTTPHandler { return a.API.Login },
 	},
 	{
 		Name: "refresh",
 		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseLifetimes | config.UseReuseGrace |
-			config.UseSigningKey | config.UseRefreshKey,
+			config.UseAccessCookie | config.UseSigningKey | config.UseRefreshKey,
 		HTTP: func(a *App) HTTPHandler { return a.API.Refresh },
 	},
 	{
 		Name: "logout",
-		Uses: config.UseTable | config.UseRefreshKey,
+		Uses: config.UseTable | config.UseAccessCookie | config.UseRefreshKey,
 		HTTP: func(a *App) HTTPHandler { return a.API.Logout },
 	},
 	{
 		// The signed-in user's own account: the device list, signing one out, the
 		// password change and reauthentication (behind the authorizer).
 		Name: "account",
-		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseSigningKey,
+		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseAccessCookie | config.UseSigningKey,
 		HTTP: func(a *App) HTTPHandler { return a.API.Account },
 	},
 	{
@@ -101,7 +101,7 @@ var Functions = []Function{
 	},
 	{
 		Name:       "authorizer",
-		Uses:       config.UseTable | config.UseClaims | config.UsePublicKeys,
+		Uses:       config.UseTable | config.UseClaims | config.UseAccessCookie | config.UsePublicKeys,
 		Authorizer: func(a *App) AuthorizerHandler { return a.Authorizer.Handle },
 	},
 }
@@ -263,10 +263,18 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		})
 		if a.Public != nil {
 			verifier := token.NewVerifier(a.Public, cfg.Issuer, cfg.Audience, o.Now)
-			a.Authorizer = authz.New(verifier, a.Store, o.Now, o.Log)
+			var opts []authz.Option
+			if cfg.AccessTokenCookie {
+				opts = append(opts, authz.AcceptAccessCookie())
+			}
+			a.Authorizer = authz.New(verifier, a.Store, o.Now, o.Log, opts...)
 		}
 	}
-	a.API = api.New(a.Service, jwks, o.Log, o.Now)
+	var apiOpts []api.Option
+	if cfg.AccessTokenCookie {
+		apiOpts = append(apiOpts, api.WithAccessCookie())
+	}
+	a.API = api.New(a.Service, jwks, o.Log, o.Now, apiOpts...)
 	return a, nil
 }
 

@@ -49,6 +49,7 @@ const (
 	UseLifetimes                    // REFRESH_TOKEN_TTL, SESSION_MAX_AGE
 	UseReuseGrace                   // REFRESH_REUSE_GRACE
 	UseSessionLimit                 // MAX_SESSIONS_PER_USER
+	UseAccessCookie                 // ACCESS_TOKEN_COOKIE
 	UseSigningKey                   // the private key set that signs access tokens
 	UsePublicKeys                   // the public key set (JWKS) that verifies them
 	UseRefreshKey                   // the secret that derives refresh-token chains
@@ -56,7 +57,7 @@ const (
 	// UseAll is every setting: the local server and the tests, which run every
 	// function in one process.
 	UseAll = UseTable | UseClaims | UseAccessTTL | UseLifetimes | UseReuseGrace |
-		UseSessionLimit | UseSigningKey | UsePublicKeys | UseRefreshKey
+		UseSessionLimit | UseAccessCookie | UseSigningKey | UsePublicKeys | UseRefreshKey
 )
 
 // KeySource says where one piece of key material comes from; at most one field is set.
@@ -98,9 +99,14 @@ type Config struct {
 	RefreshReuseGrace time.Duration
 	// MaxSessionsPerUser is the most sessions a user may have at once; 0 for no limit.
 	MaxSessionsPerUser int
-	SigningKey         KeySource // SIGNING_KEY_PARAMETER | SIGNING_KEY_FILE | SIGNING_KEY
-	PublicKeys         KeySource // PUBLIC_KEYS_PARAMETER | PUBLIC_KEYS_FILE | PUBLIC_KEYS
-	RefreshKey         KeySource // REFRESH_KEY_PARAMETER | REFRESH_KEY_FILE | REFRESH_KEY
+	// AccessTokenCookie is cookie-only mode (ACCESS_TOKEN_COOKIE=on): a cookie-transport
+	// login, refresh or account answer hands the access token out only as an HttpOnly
+	// cookie, and the authorizer accepts it from there (with the transport header, the
+	// CSRF guard), so no page script ever holds a token.
+	AccessTokenCookie bool
+	SigningKey        KeySource // SIGNING_KEY_PARAMETER | SIGNING_KEY_FILE | SIGNING_KEY
+	PublicKeys        KeySource // PUBLIC_KEYS_PARAMETER | PUBLIC_KEYS_FILE | PUBLIC_KEYS
+	RefreshKey        KeySource // REFRESH_KEY_PARAMETER | REFRESH_KEY_FILE | REFRESH_KEY
 }
 
 // Variables lists the environment variables the settings in u may be read from, in a
@@ -119,6 +125,7 @@ func (u Use) Variables() []string {
 	add(UseLifetimes, "REFRESH_TOKEN_TTL", "SESSION_MAX_AGE")
 	add(UseReuseGrace, "REFRESH_REUSE_GRACE")
 	add(UseSessionLimit, "MAX_SESSIONS_PER_USER")
+	add(UseAccessCookie, "ACCESS_TOKEN_COOKIE")
 	for _, k := range keySources {
 		add(k.use, k.prefix+"_PARAMETER", k.prefix+"_FILE", k.prefix)
 	}
@@ -191,6 +198,17 @@ func FromEnv(getenv func(string) string, u Use) (Config, error) {
 			} else {
 				c.MaxSessionsPerUser = n
 			}
+		}
+	}
+	if u&UseAccessCookie != 0 {
+		// Exactly the template parameter's AllowedValues: "true" or "1" would be a
+		// guess at what the operator meant, and a wrong guess changes who can read tokens.
+		switch v := str("ACCESS_TOKEN_COOKIE"); v {
+		case "", "off":
+		case "on":
+			c.AccessTokenCookie = true
+		default:
+			errs = append(errs, fmt.Errorf("ACCESS_TOKEN_COOKIE=%q must be \"off\" or \"on\"", v))
 		}
 	}
 	if u&UseAccessTTL != 0 && u&UseLifetimes != 0 && c.AccessTokenTTL > c.RefreshTokenTTL {
