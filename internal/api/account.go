@@ -86,7 +86,7 @@ func (h *Handlers) Account(ctx context.Context, req events.APIGatewayV2HTTPReque
 		case RouteListSessions:
 			return h.listSessions(ctx, p)
 		case RouteSignOut:
-			return h.signOut(ctx, p, req.PathParameters["id"])
+			return h.signOut(ctx, req, p, req.PathParameters["id"])
 		case RouteChangePassword:
 			var body passwordRequest
 			if err := decodeJSON(req, &body, true); err != nil {
@@ -138,7 +138,7 @@ func (h *Handlers) listSessions(ctx context.Context, p principal) (events.APIGat
 	return jsonResponse(http.StatusOK, out, noStore()), nil
 }
 
-func (h *Handlers) signOut(ctx context.Context, p principal, id string) (events.APIGatewayV2HTTPResponse, error) {
+func (h *Handlers) signOut(ctx context.Context, req events.APIGatewayV2HTTPRequest, p principal, id string) (events.APIGatewayV2HTTPResponse, error) {
 	if id == "" || len(id) > 64 {
 		return errorBody(http.StatusNotFound, "not_found", "no such session"), nil
 	}
@@ -149,7 +149,13 @@ func (h *Handlers) signOut(ctx context.Context, p principal, id string) (events.
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
-	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: noStore()}, nil
+	resp := events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: noStore()}
+	// Signing out the caller's own session is a logout: with the cookie transport its
+	// cookies go too, as a logout's do.
+	if cookieMode, _ := transport(req); cookieMode && id == p.sid {
+		resp.Cookies = h.clearCookies()
+	}
+	return resp, nil
 }
 
 // accessInCookie reports whether an account answer hands its access token out as a
