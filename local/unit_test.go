@@ -89,6 +89,7 @@ func TestPlanRoutesRefusesWhatItCannotServe(t *testing.T) {
 		{"/reports", "functions/reports", `function Extra (CodeUri "functions/reports") is not an HTTP function of app.Functions`},
 		{"/", "functions/me", "clashes with the local demo page"},
 		{"/_local/x", "functions/me", "clashes with the local demo page"},
+		{"/sessions.js", "functions/me", "clashes with the local demo page"},
 	} {
 		tmpl, err := samtemplate.Parse([]byte(miniTemplate(tc.path, tc.codeURI)))
 		if err != nil {
