@@ -54,8 +54,29 @@ func New(v *token.Verifier, st State, now func() time.Time, log *slog.Logger, ca
 	return a
 }
 
-// Handle is the Lambda handler (HTTP API, payload 2.0, simple responses).
+// Handle is the authorizer's handler of the decoded event (HTTP API, payload 2.0,
+// simple responses), for the local gateway and the tests. Lambda runs Invoke, which
+// answers the same from the raw payload.
 func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+	raw := ""
+	if len(ev.IdentitySource) > 0 {
+		raw = ev.IdentitySource[0]
+	} else {
+		raw = ev.Headers["authorization"]
+	}
+	p := a.decide(ctx, raw)
+	if p == nil {
+		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
+	}
+	return events.APIGatewayV2CustomAuthorizerSimpleResponse{
+		IsAuthorized: true,
+		Context:      map[string]any{"sub": p.Subject, "sid": p.Session, "scope": p.Scope},
+	}, nil
+}
+
+// decide authorizes the event's credential within the invocation: the principal, or
+// nil for a deny.
+func (a *Authorizer) decide(ctx context.Context, credential string) *Principal {
 	// Stop waiting for DynamoDB short of the Lambda's deadline, so a hanging table
 	// still gets an explicit deny (403) rather than a function timeout (500).
 	if dl, ok := ctx.Deadline(); ok {
@@ -63,20 +84,11 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAut
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-handlerReserve))
 		defer cancel()
 	}
-	raw := ""
-	if len(ev.IdentitySource) > 0 {
-		raw = ev.IdentitySource[0]
-	} else {
-		raw = ev.Headers["authorization"]
-	}
-	p, err := a.Authorize(ctx, raw)
+	p, err := a.Authorize(ctx, credential)
 	if err != nil {
-		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
+		return nil
 	}
-	return events.APIGatewayV2CustomAuthorizerSimpleResponse{
-		IsAuthorized: true,
-		Context:      map[string]any{"sub": p.Subject, "sid": p.Session, "scope": p.Scope},
-	}, nil
+	return p
 }
 
 // handlerReserve is the part of the Lambda's remaining time kept for answering.

@@ -1,0 +1,659 @@
+package authz
+
+// The raw-payload entry point Lambda runs. aws-lambda-go's handler for Handle decodes
+// the whole payload 2.0 event (a dozen headers, the request context, ...) by
+// reflection, about half of an authorization's allocations, to read two fields; Invoke
+// reads those two straight from the bytes and writes the simple response by hand.
+//
+// It answers exactly as lambda.NewHandler(a.Handle) does (the equivalence test and
+// FuzzEventCredential hold it to that): the same credential is taken from the same
+// event, the same bytes come back, and a payload that decoder refuses is refused. The
+// one difference is a field Handle never reads that has a type the event struct does
+// not allow ({"version":2}): encoding/json refuses the whole event, Invoke decides on
+// the credential as usual. API Gateway does not send such events, and the decision
+// never depended on those fields.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"unicode/utf8"
+)
+
+// ErrMalformedEvent is wrapped by the error Invoke returns for a payload that
+// aws-lambda-go's decoder of Handle's event would refuse too. Lambda reports it as a
+// function error, which API Gateway answers 500: closed, like a deny. The message
+// says what was wrong, never what the payload held.
+var ErrMalformedEvent = errors.New("authz: malformed authorizer event")
+
+// Why a payload was refused, made once so refusing junk allocates nothing.
+var (
+	errNoEvent   = wrapEvent("no JSON value")
+	errTruncated = wrapEvent("truncated JSON")
+	errSyntax    = wrapEvent("invalid JSON")
+	errTooDeep   = wrapEvent("JSON nested too deeply")
+	errNotObject = wrapEvent("not a JSON object")
+	errIdentity  = wrapEvent("identitySource is not an array of strings")
+	errHeaders   = wrapEvent("headers is not an object of strings")
+)
+
+type eventError struct{ reason string }
+
+func (e *eventError) Error() string { return ErrMalformedEvent.Error() + ": " + e.reason }
+func (e *eventError) Unwrap() error { return ErrMalformedEvent }
+
+func wrapEvent(reason string) error { return &eventError{reason} }
+
+// Invoke implements lambda.Handler: the payload 2.0 REQUEST authorizer event in, the
+// simple response out, byte for byte what lambda.NewHandler(a.Handle) answers.
+func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	credential, err := eventCredential(payload)
+	if err != nil {
+		return nil, err
+	}
+	return appendResponse(make([]byte, 0, 192), a.decide(ctx, credential)), nil
+}
+
+// appendResponse appends the simple response for p (nil: denied) as encoding/json
+// writes events.APIGatewayV2CustomAuthorizerSimpleResponse with aws-lambda-go's
+// settings: context's keys sorted, HTML characters not escaped, no newline.
+func appendResponse(b []byte, p *Principal) []byte {
+	if p == nil {
+		return append(b, `{"isAuthorized":false}`...)
+	}
+	b = append(b, `{"isAuthorized":true,"context":{"scope":`...)
+	b = appendJSONString(b, p.Scope)
+	b = append(b, `,"sid":`...)
+	b = appendJSONString(b, p.Session)
+	b = append(b, `,"sub":`...)
+	b = appendJSONString(b, p.Subject)
+	return append(b, "}}"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s quoted as encoding/json quotes a string with HTML
+// escaping off: '"', '\\' and control characters escaped, invalid UTF-8 replaced by
+// U+FFFD, U+2028 and U+2029 escaped.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// maxDepth is encoding/json's limit on nesting.
+const maxDepth = 10000
+
+// eventCredential returns what Handle authorizes for the event in payload:
+// identitySource[0] if identitySource has an element, else headers["authorization"].
+// It reads the payload as aws-lambda-go does (json.Decoder.Decode into the event
+// struct): the first JSON value counts and anything after it is ignored; that value
+// must be an object or null (null is an empty event); member names match the two
+// fields case-insensitively, a repeated member decodes again into what the earlier
+// one left (see identity and headers), and the two fields must have their types.
+// The whole first value must be valid JSON.
+func eventCredential(payload []byte) (string, error) {
+	s := scanner{data: payload}
+	s.space()
+	if s.i >= len(s.data) {
+		return "", errNoEvent
+	}
+	switch s.data[s.i] {
+	case '{':
+	case 'n':
+		// null decodes into nothing: an empty event. What follows is never read.
+		if err := s.literal("null"); err != nil {
+			return "", err
+		}
+		return "", nil
+	default:
+		// Any other value is refused, by its syntax or by its type.
+		if err := s.skip(0); err != nil {
+			return "", err
+		}
+		return "", errNotObject
+	}
+	var ev event
+	s.i++
+	s.space()
+	if s.peek() == '}' {
+		return "", nil // {} and whatever follows
+	}
+	for {
+		s.space()
+		name, escaped, err := s.str()
+		if err != nil {
+			return "", err
+		}
+		s.space()
+		if s.peek() != ':' {
+			return "", s.fail()
+		}
+		s.i++
+		s.space()
+		switch field(name, escaped) {
+		case fieldIdentity:
+			err = ev.identity(&s)
+		case fieldHeaders:
+			err = ev.headers(&s)
+		default:
+			err = s.skip(1)
+		}
+		if err != nil {
+			return "", err
+		}
+		s.space()
+		switch s.peek() {
+		case ',':
+			s.i++
+			continue
+		case '}':
+			return ev.credential()
+		}
+		return "", s.fail()
+	}
+}
+
+// event is what Handle reads of an event, as encoding/json would leave it after the
+// members so far. The strings are quoted JSON, unquoted only for the one used.
+type event struct {
+	sources int    // len(identitySource)
+	first   []byte // identitySource[0]; nil if "" (zero, or left by a null element)
+	auth    []byte // headers["authorization"]; nil if absent or ""
+}
+
+func (ev *event) credential() (string, error) {
+	q := ev.auth
+	if ev.sources > 0 {
+		q = ev.first
+	}
+	if q == nil {
+		return "", nil
+	}
+	return unquote(q)
+}
+
+// identity decodes an identitySource member as encoding/json decodes into the
+// []string already there: null empties it; an array overwrites its elements in
+// place, so a null element keeps the string an earlier member left at that index
+// (only index 0 is read; null and [] leave none, so it is then ""); anything else is
+// refused.
+func (ev *event) identity(s *scanner) error {
+	switch s.peek() {
+	case 'n':
+		if err := s.literal("null"); err != nil {
+			return err
+		}
+		ev.sources, ev.first = 0, nil
+		return nil
+	case '[':
+	default:
+		if err := s.skip(1); err != nil {
+			return err
+		}
+		return errIdentity
+	}
+	s.i++
+	s.space()
+	if s.peek() == ']' {
+		s.i++
+		ev.sources, ev.first = 0, nil
+		return nil
+	}
+	n := 0
+	for {
+		s.space()
+		start := s.i
+		switch s.peek() {
+		case '"':
+			if _, _, err := s.str(); err != nil {
+				return err
+			}
+			if n == 0 {
+				ev.first = s.data[start:s.i]
+				if s.i-start == 2 {
+					ev.first = nil
+				}
+			}
+		case 'n':
+			if err := s.literal("null"); err != nil {
+				return err
+			}
+		default:
+			if err := s.skip(2); err != nil {
+				return err
+			}
+			return errIdentity
+		}
+		n++
+		s.space()
+		switch s.peek() {
+		case ',':
+			s.i++
+			continue
+		case ']':
+			s.i++
+			ev.sources = n
+			return nil
+		}
+		return s.fail()
+	}
+}
+
+// headers decodes a headers member as encoding/json decodes into the
+// map[string]string already there: null drops the map; an object adds its members to
+// it (a null value is ""); anything else is refused. Keys match exactly.
+func (ev *event) headers(s *scanner) error {
+	switch s.peek() {
+	case 'n':
+		if err := s.literal("null"); err != nil {
+			return err
+		}
+		ev.auth = nil
+		return nil
+	case '{':
+	default:
+		if err := s.skip(1); err != nil {
+			return err
+		}
+		return errHeaders
+	}
+	s.i++
+	s.space()
+	if s.peek() == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		s.space()
+		name, escaped, err := s.str()
+		if err != nil {
+			return err
+		}
+		s.space()
+		if s.peek() != ':' {
+			return s.fail()
+		}
+		s.i++
+		s.space()
+		isAuth := isKey(name, escaped, "authorization")
+		start := s.i
+		switch s.peek() {
+		case '"':
+			if _, _, err := s.str(); err != nil {
+				return err
+			}
+			if isAuth {
+				ev.auth = s.data[start:s.i]
+				if s.i-start == 2 {
+					ev.auth = nil
+				}
+			}
+		case 'n':
+			if err := s.literal("null"); err != nil {
+				return err
+			}
+			if isAuth {
+				ev.auth = nil
+			}
+		default:
+			if err := s.skip(2); err != nil {
+				return err
+			}
+			return errHeaders
+		}
+		s.space()
+		switch s.peek() {
+		case ',':
+			s.i++
+			continue
+		case '}':
+			s.i++
+			return nil
+		}
+		return s.fail()
+	}
+}
+
+const (
+	fieldOther = iota
+	fieldIdentity
+	fieldHeaders
+)
+
+// field says which of the fields Handle reads a member name (quoted, as in the
+// payload) decodes into. encoding/json matches a name to a field exactly or else
+// case-insensitively (Unicode simple folding, as bytes.EqualFold); no two fields of
+// the event fold to the same name, so either way it is the same field.
+func field(quoted []byte, escaped bool) int {
+	switch {
+	case isFold(quoted, escaped, "identitySource"):
+		return fieldIdentity
+	case isFold(quoted, escaped, "headers"):
+		return fieldHeaders
+	}
+	return fieldOther
+}
+
+// plain reports whether a quoted string's contents are what it decodes to: no escape
+// and valid UTF-8 (encoding/json replaces invalid bytes by U+FFFD).
+func plain(quoted []byte, escaped bool) bool {
+	if escaped {
+		return false
+	}
+	inner := quoted[1 : len(quoted)-1]
+	for _, c := range inner {
+		if c >= utf8.RuneSelf {
+			return utf8.Valid(inner)
+		}
+	}
+	return true
+}
+
+func isFold(quoted []byte, escaped bool, name string) bool {
+	if plain(quoted, escaped) {
+		inner := quoted[1 : len(quoted)-1]
+		// Each letter of name is one byte and folds from at most three (ſ, K): a
+		// cheap first cut.
+		return len(inner) >= len(name) && len(inner) <= 3*len(name) && bytes.EqualFold(inner, []byte(name))
+	}
+	s, err := unquote(quoted)
+	return err == nil && bytes.EqualFold([]byte(s), []byte(name))
+}
+
+func isKey(quoted []byte, escaped bool, name string) bool {
+	if plain(quoted, escaped) {
+		return string(quoted[1:len(quoted)-1]) == name
+	}
+	s, err := unquote(quoted)
+	return err == nil && s == name
+}
+
+// unquote decodes a JSON string as encoding/json does. Only a string with escapes or
+// bytes that are not UTF-8 takes the slow way.
+func unquote(quoted []byte) (string, error) {
+	if plain(quoted, bytes.IndexByte(quoted, '\\') >= 0) {
+		return string(quoted[1 : len(quoted)-1]), nil
+	}
+	var s string
+	if err := json.Unmarshal(quoted, &s); err != nil {
+		return "", errSyntax
+	}
+	return s, nil
+}
+
+// scanner reads JSON from data at i. It validates what it passes over as
+// encoding/json's scanner does, without building anything.
+type scanner struct {
+	data []byte
+	i    int
+	// objects has bit d set if the container skip is in at depth d is an object.
+	// Each bit is written when its container opens, so it needs no clearing.
+	objects [maxDepth/64 + 1]uint64
+}
+
+// peek returns the byte at i, or 0 at the end.
+func (s *scanner) peek() byte {
+	if s.i < len(s.data) {
+		return s.data[s.i]
+	}
+	return 0
+}
+
+// fail is the error for the byte at i: the input ended, or it is out of place.
+func (s *scanner) fail() error {
+	if s.i >= len(s.data) {
+		return errTruncated
+	}
+	return errSyntax
+}
+
+func (s *scanner) space() {
+	for s.i < len(s.data) {
+		switch s.data[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// literal moves past word (true, false or null) at i.
+func (s *scanner) literal(word string) error {
+	for k := 0; k < len(word); k++ {
+		if s.i >= len(s.data) {
+			return errTruncated
+		}
+		if s.data[s.i] != word[k] {
+			return errSyntax
+		}
+		s.i++
+	}
+	return nil
+}
+
+// str moves past the string at i and returns it quoted, and whether it has an escape.
+func (s *scanner) str() (quoted []byte, escaped bool, err error) {
+	if s.peek() != '"' {
+		return nil, false, s.fail()
+	}
+	start := s.i
+	s.i++
+	for s.i < len(s.data) {
+		c := s.data[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return s.data[start:s.i], escaped, nil
+		case c == '\\':
+			escaped = true
+			s.i++
+			switch s.peek() {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i++
+			case 'u':
+				s.i++
+				for range 4 {
+					if !isHex(s.peek()) {
+						return nil, false, s.fail()
+					}
+					s.i++
+				}
+			default:
+				return nil, false, s.fail()
+			}
+		case c < 0x20:
+			return nil, false, errSyntax
+		default:
+			s.i++
+		}
+	}
+	return nil, false, errTruncated
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// number moves past the number at i: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() error {
+	if s.peek() == '-' {
+		s.i++
+	}
+	switch c := s.peek(); {
+	case c == '0':
+		s.i++
+	case '1' <= c && c <= '9':
+		s.digits()
+	default:
+		return s.fail()
+	}
+	if s.peek() == '.' {
+		s.i++
+		if !isDigit(s.peek()) {
+			return s.fail()
+		}
+		s.digits()
+	}
+	if c := s.peek(); c == 'e' || c == 'E' {
+		s.i++
+		if c := s.peek(); c == '+' || c == '-' {
+			s.i++
+		}
+		if !isDigit(s.peek()) {
+			return s.fail()
+		}
+		s.digits()
+	}
+	return nil
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func (s *scanner) digits() {
+	for s.i < len(s.data) && isDigit(s.data[s.i]) {
+		s.i++
+	}
+}
+
+// skip moves past the value at i, validating it; the value is inside outer containers.
+// Nesting is tracked in a bit set, not by recursion, so a deep value costs no stack;
+// encoding/json refuses nesting deeper than maxDepth, and so does skip.
+func (s *scanner) skip(outer int) error {
+	objects := &s.objects
+	depth := outer
+	for {
+		// A value.
+		s.space()
+		switch c := s.peek(); {
+		case c == '{' || c == '[':
+			if depth == maxDepth {
+				return errTooDeep
+			}
+			depth++
+			if c == '{' {
+				objects[depth/64] |= 1 << (depth % 64)
+			} else {
+				objects[depth/64] &^= 1 << (depth % 64)
+			}
+			s.i++
+			s.space()
+			if (c == '{' && s.peek() == '}') || (c == '[' && s.peek() == ']') {
+				s.i++
+				depth--
+				break
+			}
+			if c == '{' {
+				if err := s.member(); err != nil {
+					return err
+				}
+			}
+			continue
+		case c == '"':
+			if _, _, err := s.str(); err != nil {
+				return err
+			}
+		case c == 't':
+			if err := s.literal("true"); err != nil {
+				return err
+			}
+		case c == 'f':
+			if err := s.literal("false"); err != nil {
+				return err
+			}
+		case c == 'n':
+			if err := s.literal("null"); err != nil {
+				return err
+			}
+		case c == '-' || isDigit(c):
+			if err := s.number(); err != nil {
+				return err
+			}
+		default:
+			return s.fail()
+		}
+		// After a value: close containers until one has a next element.
+		for {
+			if depth == outer {
+				return nil
+			}
+			s.space()
+			object := objects[depth/64]&(1<<(depth%64)) != 0
+			c := s.peek()
+			if c == ',' {
+				s.i++
+				if object {
+					s.space()
+					if err := s.member(); err != nil {
+						return err
+					}
+				}
+				break
+			}
+			if (object && c == '}') || (!object && c == ']') {
+				s.i++
+				depth--
+				continue
+			}
+			return s.fail()
+		}
+	}
+}
+
+// member moves past an object member's name and colon.
+func (s *scanner) member() error {
+	if _, _, err := s.str(); err != nil {
+		return err
+	}
+	s.space()
+	if s.peek() != ':' {
+		return s.fail()
+	}
+	s.i++
+	return nil
+}
