@@ -453,14 +453,11 @@ func (s *scanner) fail() error {
 }
 
 func (s *scanner) space() {
-	for s.i < len(s.data) {
-		switch s.data[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	data, i := s.data, s.i
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 // literal moves past word (true, false or null) at i.
@@ -479,42 +476,60 @@ func (s *scanner) literal(word string) error {
 
 // str moves past the string at i and returns it quoted, and whether it has an escape.
 func (s *scanner) str() (quoted []byte, escaped bool, err error) {
-	if s.peek() != '"' {
+	data, i := s.data, s.i // locals, so the loop keeps them in registers
+	if i >= len(data) || data[i] != '"' {
 		return nil, false, s.fail()
 	}
-	start := s.i
-	s.i++
-	for s.i < len(s.data) {
-		c := s.data[s.i]
+	start := i
+	i++
+	for i < len(data) {
+		c := data[i]
+		if plainByte[c] {
+			i++
+			continue
+		}
 		switch {
 		case c == '"':
-			s.i++
-			return s.data[start:s.i], escaped, nil
+			s.i = i + 1
+			return data[start:s.i], escaped, nil
 		case c == '\\':
 			escaped = true
-			s.i++
-			switch s.peek() {
+			i++
+			if i >= len(data) {
+				return nil, false, errTruncated
+			}
+			switch data[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
+				i++
 			case 'u':
-				s.i++
+				i++
 				for range 4 {
-					if !isHex(s.peek()) {
-						return nil, false, s.fail()
+					if i >= len(data) {
+						return nil, false, errTruncated
 					}
-					s.i++
+					if !isHex(data[i]) {
+						return nil, false, errSyntax
+					}
+					i++
 				}
 			default:
-				return nil, false, s.fail()
+				return nil, false, errSyntax
 			}
-		case c < 0x20:
+		default: // a control character
 			return nil, false, errSyntax
-		default:
-			s.i++
 		}
 	}
 	return nil, false, errTruncated
 }
+
+// plainByte is true for the bytes that stand for themselves inside a JSON string:
+// all but '"', '\\' and control characters.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
