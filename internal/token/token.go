@@ -314,7 +314,8 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if err := members(hdrJSON, h.set); err != nil {
 		return nil, in("header", err)
 	}
-	if err := members(payload, checkClaim); err != nil {
+	var rc rawClaims
+	if err := members(payload, rc.set); err != nil {
 		return nil, in("payload", err)
 	}
 	if h.crit {
@@ -332,17 +333,20 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	}
 
 	// From here on, the steps of golang-jwt's ParseWithClaims in its order (decode the
-	// claims, check the signature, validate the claims) with its parts and its
-	// errors, without its second base64 decoding of both segments and its decoding of
-	// the header into a map: the reading above is the header's only one, and members
-	// refused every way another reader could see it differently. What members skipped,
-	// the header's values, must still be JSON.
+	// claims, check the signature, validate the claims) with its errors, and its parts
+	// for the signature and the validation. Not its second base64 decoding of both
+	// segments, nor its decoding of the header into a map: the reading above is the
+	// header's only one, and members refused every way another reader could see it
+	// differently. What members skipped, the values, must still be JSON.
 	if !json.Valid(hdrJSON) {
 		return nil, fromJWT(fmt.Errorf("%w: header", jwt.ErrTokenMalformed))
 	}
+	if !json.Valid(payload) {
+		return nil, fromJWT(fmt.Errorf("%w: payload", jwt.ErrTokenMalformed))
+	}
 	var c Claims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, fromJWT(fmt.Errorf("%w: %w", jwt.ErrTokenMalformed, err))
+	if err := rc.decode(&c); err != nil {
+		return nil, fromJWT(err)
 	}
 	sig, err := decodeSegment(raw[last+1:])
 	if err != nil {
