@@ -145,7 +145,10 @@ func run(armDir, nativeDir string, runs, ssmRuns int, out string) error {
 			res.Functions = append(res.Functions, r)
 			continue
 		}
-		bin := filepath.Join(nativeDir, name, "bootstrap")
+		bin, err := filepath.Abs(filepath.Join(nativeDir, name, "bootstrap")) // exec resolves a relative path in the process's folder
+		if err != nil {
+			return err
+		}
 		if st, err := os.Stat(bin); err == nil {
 			r.AMD64Bytes = st.Size()
 		}
