@@ -7,6 +7,7 @@ package authz
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"os"
@@ -187,4 +188,29 @@ func FuzzAppendResponse(f *testing.F) {
 			t.Errorf("appendResponse = %q\nencoding/json  = %q", got, want)
 		}
 	})
+}
+
+func TestSpecialFindsEveryByteThatNeedsALookInAWord(t *testing.T) {
+	word := func(fill, at byte, pos int) uint64 {
+		var b [8]byte
+		for i := range b {
+			b[i] = fill
+		}
+		b[pos] = at
+		return binary.LittleEndian.Uint64(b[:])
+	}
+	for pos := range 8 {
+		for _, c := range []byte{'"', '\\', 0x00, 0x01, 0x1f} {
+			for _, fill := range []byte{'a', 0x20, 0xff} {
+				if !special(word(fill, c, pos)) {
+					t.Errorf("byte %#x at %d among %#x: not seen", c, pos, fill)
+				}
+			}
+		}
+		for _, c := range []byte{0x20, '!', '#', '[', ']', 0x7f, 0x80, 0xc3, 0xff} {
+			if special(word('a', c, pos)) {
+				t.Errorf("byte %#x at %d: seen, but it stands for itself", c, pos)
+			}
+		}
+	}
 }
