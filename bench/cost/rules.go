@@ -1,7 +1,9 @@
 // Package cost measures what each operation of the service costs in DynamoDB requests
 // and capacity units, against DynamoDB Local, for `make bench` (see BENCHMARKS.md):
 //
-//	go test ./bench/cost -run '^TestCost$' -count=1 -args -out bench/results/cost.json
+//	go test ./bench/cost -run '^TestCost$' -count=1 -args -out "$PWD/bench/results/cost.json"
+//
+// (the test runs in bench/cost, so a relative -out would land there).
 //
 // The operations run through the test harness (internal/testenv): the wired App, the
 // service's own user creation, and the harness's DynamoDB client with the meter the

@@ -349,7 +349,7 @@ func (r *report) opCosts() []opCost {
 		}
 		c := opCost{name: d.name, rrus: op.ExpectedRCU, wrus: op.ExpectedWCU, roundTrips: op.RoundTrips, function: d.function, apiGW: d.apiGW}
 		if d.bench != "" {
-			c.cpuMs, c.cpuFrom = r.b(d.bench).ms(), d.bench
+			c.cpuMs, c.cpuFrom = r.cpuMs(d.bench), d.bench
 		}
 		c.ddb = c.rrus*priceRRU + c.wrus*priceWRU
 		if d.function != "" {
@@ -363,6 +363,18 @@ func (r *report) opCosts() []opCost {
 		out = append(out, c)
 	}
 	return out
+}
+
+// cpuMs is a benchmark's median time in ms; the authorizer's come from the
+// alternating runs (BenchmarkHotPath), steadier on a loaded machine than their own.
+func (r *report) cpuMs(name string) float64 {
+	switch name {
+	case "AuthorizerPath/EdDSA":
+		return r.b("HotPath/EdDSA").metric("path-ns/op") / 1e6
+	case "AuthorizerPathCached":
+		return r.b("HotPath/EdDSA").metric("cached-ns/op") / 1e6
+	}
+	return r.b(name).ms()
 }
 
 func (r *report) targetsSection() string {
@@ -380,15 +392,18 @@ func (r *report) targetsSection() string {
 				f2(minOf(hp.metrics["path/sig"])), f2(maxOf(hp.metrics["path/sig"])), f1(hp.metric("path-ns/op")/1e3), f1(hp.metric("sig-ns/op")/1e3)),
 			metNot(ratio <= 1.5))
 		t.add("authorizer CPU path ≤ 100 allocs, "+alg, fmt.Sprintf("%.0f allocs/op", b.allocs()), metNot(b.allocs() <= 100))
-		if alg != "RS256" {
-			t.add("authorizer CPU path ≤ 70 µs, "+alg, fmt.Sprintf("%s µs/op (median of %d)", f1(b.us()), len(b.ns)), metNot(b.us() <= 70))
+		if path := hp.metric("path-ns/op") / 1e3; alg != "RS256" {
+			t.add("authorizer CPU path ≤ 70 µs, "+alg, fmt.Sprintf("%s µs (median of the alternating runs' medians)", f1(path)), metNot(path <= 70))
 		}
 	}
 	// HS256 is refused by the service (a shared secret cannot be published in a JWKS):
-	// the path less its token check, plus golang-jwt's whole HS256 verification.
-	hs := r.b("AuthorizerPath/EdDSA").us() - r.b("AuthorizerSteps/Verify").us() + r.b("VerifyGolangJWT/HS256").us()
+	// the path less its token check (both from the alternating runs), plus golang-jwt's
+	// whole HS256 verification.
+	hp := r.b("HotPath/EdDSA")
+	hs := (hp.metric("path-ns/op")-hp.metric("verify-ns/op"))/1e3 + r.b("VerifyGolangJWT/HS256").us()
 	t.add("authorizer CPU path ≤ 25 µs with HS256 (hypothetical: the service refuses HS256)",
-		fmt.Sprintf("%s µs/op estimated: the EdDSA path less its Verify, plus golang-jwt's HS256 verification (%s µs)", f1(hs), f1(r.b("VerifyGolangJWT/HS256").us())),
+		fmt.Sprintf("%s µs estimated: the EdDSA path less its token check (%s µs), plus golang-jwt's HS256 verification (%s µs)",
+			f1(hs), f1((hp.metric("path-ns/op")-hp.metric("verify-ns/op"))/1e3), f1(r.b("VerifyGolangJWT/HS256").us())),
 		metNot(hs <= 25))
 	var authBin int64
 	for _, f := range r.startup.Functions {
@@ -519,9 +534,6 @@ func (r *report) cpuSection() string {
 		{"AuthorizerPath/RS256", ""},
 		{"AuthorizerPathTyped", "the same through aws-lambda-go's typed handler (before Invoke; EdDSA)"},
 		{"AuthorizerPathCached", "authorizer, cache on and warm (EdDSA)"},
-		{"AuthorizerSteps/Signature", "step: the signature check alone (EdDSA)"},
-		{"AuthorizerSteps/Verify", "step: token.Verifier.Verify (adds parsing and claim checks)"},
-		{"AuthorizerSteps/Authorize", "step: Authorizer.Authorize (adds the store's read, stubbed client, and the decision)"},
 		{"Verify/EdDSA", "token.Verifier.Verify"},
 		{"Verify/ES256", ""},
 		{"Verify/RS256", ""},
@@ -559,17 +571,18 @@ func (r *report) cpuSection() string {
 	return t.String()
 }
 
-// hotPathSection is BenchmarkHotPath: the whole path and the signature check alone,
-// alternated iteration by iteration, each run's ratio.
+// hotPathSection is BenchmarkHotPath: its four sides, alternated iteration by
+// iteration, and each run's ratio of the whole path to the signature check.
 func (r *report) hotPathSection() string {
-	t := &table{head: []string{"algorithm", "whole path (µs, median)", "signature alone (µs, median)", "path / signature, median", "each run", "allocs of the path"}}
+	t := &table{head: []string{"algorithm", "whole path", "cache on, warm", "token check (Verify)", "signature alone", "path / signature", "each run", "allocs of the path"}}
 	for _, alg := range []string{"EdDSA", "ES256", "RS256"} {
 		hp := r.b("HotPath/" + alg)
 		var each []string
 		for _, v := range hp.metrics["path/sig"] {
 			each = append(each, f2(v))
 		}
-		t.add(alg, f1(hp.metric("path-ns/op")/1e3), f1(hp.metric("sig-ns/op")/1e3), "**"+f2(hp.metric("path/sig"))+"×**",
+		us := func(unit string) string { return f1(hp.metric(unit)/1e3) + " µs" }
+		t.add(alg, us("path-ns/op"), us("cached-ns/op"), us("verify-ns/op"), us("sig-ns/op"), "**"+f2(hp.metric("path/sig"))+"×**",
 			strings.Join(each, ", "), fmt.Sprintf("%.0f", r.b("AuthorizerPath/"+alg).allocs()))
 	}
 	return t.String()
@@ -621,23 +634,23 @@ func yesNo(ok bool) string {
 }
 
 func (r *report) baselinesSection() string {
-	rows := []struct{ name, key, bench string }{
-		{"stateless JWT (verify only, no revocation)", "stateless", "AuthorizerSteps/Verify"},
-		{"this service, token-version cache on (60 s), warm", "authorize_cache_hit", "AuthorizerPathCached"},
-		{"this service, cache off (default)", "authorize", "AuthorizerPath/EdDSA"},
+	hp := r.b("HotPath/EdDSA")
+	rows := []struct{ name, key, unit string }{
+		{"stateless JWT (verify only, no revocation)", "stateless", "verify-ns/op"},
+		{"this service, token-version cache on (60 s), warm", "authorize_cache_hit", "cached-ns/op"},
+		{"this service, cache off (default)", "authorize", "path-ns/op"},
 		{"classic server-side session (GetItem + UpdateItem last-seen)", "classic", ""},
 	}
 	ours := r.ops["authorize"]
-	ourCPU := r.b("AuthorizerPath/EdDSA").us()
 	od := ours.ExpectedRCU*priceRRU + ours.ExpectedWCU*priceWRU
-	t := &table{head: []string{"protected request, done as", "round trips", "RCU", "WCU", "DynamoDB $ per million requests", "CPU per request (µs, no DynamoDB)", "DynamoDB $ vs ours"}}
+	t := &table{head: []string{"protected request, done as", "round trips", "RCU", "WCU", "DynamoDB $ per million requests", "CPU per request (µs, no DynamoDB; EdDSA, alternating)", "DynamoDB $ vs ours"}}
 	for _, rw := range rows {
 		op := r.ops[rw.key]
 		cpu := "not benchmarked (its own code is trivial)"
-		if rw.bench != "" {
-			cpu = f1(r.b(rw.bench).us())
+		if rw.unit != "" {
+			cpu = f1(hp.metric(rw.unit) / 1e3)
 			if rw.key != "authorize" {
-				cpu += fmt.Sprintf(" (%s× ours)", f2(r.b(rw.bench).us()/ourCPU))
+				cpu += fmt.Sprintf(" (%s× ours)", f2(hp.metric(rw.unit)/hp.metric("path-ns/op")))
 			}
 		}
 		d := op.ExpectedRCU*priceRRU + op.ExpectedWCU*priceWRU

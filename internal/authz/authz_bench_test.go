@@ -168,7 +168,7 @@ func lambdaCtx(b *testing.B) context.Context {
 // invoke is one authorization; it fails the benchmark on anything but an allow.
 func invoke(b *testing.B, ctx context.Context, h lambda.Handler, event []byte) {
 	out, err := h.Invoke(ctx, event)
-	if err != nil || !bytes.HasPrefix(out, []byte(`{"isAuthorized":true,`)) {
+	if err != nil || !allowed(out) {
 		b.Fatalf("denied: %s %v", out, err)
 	}
 }
@@ -248,41 +248,52 @@ func BenchmarkAuthorizerPathCached(b *testing.B) {
 	}
 }
 
-// BenchmarkHotPath alternates, iteration by iteration, (a) the whole path
-// (BenchmarkAuthorizerPath) and (b) the signature check alone, so both run under the
-// same load. It reports the median of each over the last hotSamples iterations,
-// path-ns/op and sig-ns/op, and their ratio, path/sig: on a shared, noisy box a
-// preemption lands in one iteration of one side and moves a median little, a mean a
-// lot.
+// BenchmarkHotPath alternates, iteration by iteration: the whole path
+// (BenchmarkAuthorizerPath), the same with the token-version cache warm, the token
+// check alone (token.Verifier.Verify: the stateless baseline) and the signature check
+// alone, so all four run under the same load and their differences say where the time
+// goes. It reports the median of each over the last hotSamples iterations (path-,
+// cached-, verify- and sig-ns/op) and path/sig: on a shared, noisy box a preemption
+// lands in one iteration of one side and moves a median little, a mean a lot.
 func BenchmarkHotPath(b *testing.B) {
 	for _, alg := range benchAlgs {
 		b.Run(alg, func(b *testing.B) {
 			r := rig(b, alg)
 			_, h := r.authorizer(b, "")
-			verify := signature(b, r)
+			_, cached := r.authorizer(b, "1m")
+			verifier := token.NewVerifier(r.public, testenv.Issuer, testenv.Audience, r.now)
 			ctx := lambdaCtx(b)
-			if !verify() {
-				b.Fatal("the signature does not verify")
+			sides := []func() bool{
+				func() bool { out, err := h.Invoke(ctx, r.event); return err == nil && allowed(out) },
+				func() bool { out, err := cached.Invoke(ctx, r.event); return err == nil && allowed(out) },
+				func() bool { _, err := verifier.Verify(r.token); return err == nil },
+				signature(b, r),
 			}
-			var path, sig [hotSamples]time.Duration
+			var took [4][hotSamples]time.Duration
 			n := 0
 			for b.Loop() {
-				t0 := time.Now()
-				invoke(b, ctx, h, r.event)
-				t1 := time.Now()
-				if !verify() {
-					b.Fatal("the signature does not verify")
+				for i, side := range sides {
+					t0 := time.Now()
+					if !side() {
+						b.Fatalf("side %d refused", i)
+					}
+					took[i][n%hotSamples] = time.Since(t0)
 				}
-				path[n%hotSamples], sig[n%hotSamples] = t1.Sub(t0), time.Since(t1)
 				n++
 			}
-			p, s := medianOf(path[:min(n, hotSamples)]), medianOf(sig[:min(n, hotSamples)])
-			b.ReportMetric(float64(p.Nanoseconds()), "path-ns/op")
-			b.ReportMetric(float64(s.Nanoseconds()), "sig-ns/op")
-			b.ReportMetric(float64(p)/float64(s), "path/sig")
+			var med [4]float64
+			for i := range med {
+				med[i] = float64(medianOf(took[i][:min(n, hotSamples)]))
+			}
+			for i, unit := range []string{"path-ns/op", "cached-ns/op", "verify-ns/op", "sig-ns/op"} {
+				b.ReportMetric(med[i], unit)
+			}
+			b.ReportMetric(med[0]/med[3], "path/sig")
 		})
 	}
 }
+
+func allowed(out []byte) bool { return bytes.HasPrefix(out, []byte(`{"isAuthorized":true,`)) }
 
 // hotSamples is how many of the last iterations BenchmarkHotPath keeps.
 const hotSamples = 4096
@@ -290,34 +301,4 @@ const hotSamples = 4096
 func medianOf(d []time.Duration) time.Duration {
 	slices.Sort(d)
 	return d[len(d)/2]
-}
-
-// BenchmarkAuthorizerSteps splits the EdDSA path into nested parts, each a superset of
-// the one before, so the differences say where the time goes: Signature (b above),
-// Verify (the token's parsing and claim checks added), Authorize (the store's read
-// and the decision added); AuthorizerPath/EdDSA adds the event's decoding, the
-// deadline and the response's encoding.
-func BenchmarkAuthorizerSteps(b *testing.B) {
-	r := rig(b, keys.EdDSA)
-	a, _ := r.authorizer(b, "")
-	ctx := lambdaCtx(b)
-	verifier := token.NewVerifier(r.public, testenv.Issuer, testenv.Audience, r.now)
-	header := "Bearer " + r.token
-	for _, step := range []struct {
-		name string
-		fn   func() bool
-	}{
-		{"Signature", signature(b, r)},
-		{"Verify", func() bool { _, err := verifier.Verify(r.token); return err == nil }},
-		{"Authorize", func() bool { _, err := a.Authorizer.Authorize(ctx, header); return err == nil }},
-	} {
-		b.Run(step.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if !step.fn() {
-					b.Fatal("refused")
-				}
-			}
-		})
-	}
 }
