@@ -35,6 +35,7 @@ import (
 	"github.com/example/sessions"
 	"github.com/example/sessions/internal/admin"
 	"github.com/example/sessions/internal/awsstub"
+	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/samtemplate"
 	"github.com/example/sessions/internal/testddb"
@@ -65,12 +66,7 @@ var parameterValues = map[string]struct {
 // parameters at their defaults, each with the reason; every other grant must be used
 // by some step. An entry that is no longer granted, or that a step did use, fails the
 // test, so the list cannot go stale.
-var unreachableGrants = map[grantKey]string{
-	// authz reads the session alone (GetItem) only on a hit of its token-version
-	// cache, which TokenVersionCacheTtl turns on; its default, 0s, leaves it off, so
-	// every decision is one BatchGetItem.
-	{"AuthorizerFunction", "dynamodb:GetItem"}: "only with TokenVersionCacheTtl > 0",
-}
+var unreachableGrants = map[grantKey]string{}
 
 // grantKey names one action pattern a function's policy grants.
 type grantKey struct{ function, action string }
@@ -122,7 +118,7 @@ func TestDeployedShape(t *testing.T) {
 	mat := newKeyMaterial(t)
 	seedParameters(t, tpl, d, stub, mat)
 	fl := newFleet(t, tpl, fns, d, bins, stub)
-	api := newAPI(t, tpl, fl)
+	api := newAPI(t, tpl, d, fl)
 	u := createUser(t, d.Names[samtemplate.TableResource])
 
 	s := &scenario{api: api, user: u, keys: mat, table: d.Names[samtemplate.TableResource]}
@@ -142,6 +138,146 @@ func TestDeployedShape(t *testing.T) {
 			}
 		}
 	})
+
+	// The same stack deployed with AccessTokenCookie on: the functions get
+	// ACCESS_TOKEN_COOKIE=on from the template, the HTTP API's authorizer no identity
+	// source (the !If as AWS::LanguageExtensions resolves it). A browser's session
+	// from login to logout, never holding a token; the same binaries, new processes.
+	t.Run("in cookie-only mode", func(t *testing.T) {
+		dc := d
+		dc.Parameters = map[string]string{"AccessTokenCookie": "on"}
+		before := len(stub.Calls())
+		cfl := newFleet(t, tpl, fns, dc, bins, stub)
+		cs := &cookieScenario{scenario: &scenario{api: newAPI(t, tpl, dc, cfl), user: u}}
+		cs.run(t)
+		t.Run("every function it invoked started and stayed within its policy", func(t *testing.T) {
+			for _, f := range fns {
+				lf := cfl.fns[f.ID]
+				lf.mu.Lock()
+				for _, ie := range lf.initFailures {
+					t.Errorf("%s failed to start: %s", f.ID, ie.Reason)
+				}
+				lf.mu.Unlock()
+			}
+			for _, c := range stub.Calls()[before:] {
+				if !c.Allowed {
+					t.Errorf("%s called %s on %s, which its policy does not allow", c.Principal, c.Action, c.Resource)
+				}
+			}
+		})
+	})
+}
+
+// cookieScenario is a browser's session in cookie-only mode: the cookie transport,
+// the access token only ever as the __Host-access_token cookie.
+// Its api, user and contract checks are the scenario's; its own fields shadow the
+// scenario's tokens.
+type cookieScenario struct {
+	*scenario
+	access, refresh, sid string // the cookies' values, the session
+}
+
+func (s *cookieScenario) run(t *testing.T) {
+	t.Run("a cookie login sets the access token as an HttpOnly __Host- cookie, not in the body", s.login)
+	t.Run("the authorizer allows the cookie with the transport header, without an identity source", s.me)
+	t.Run("the authorizer denies the cookie without the header, as a cross-site form sends it", s.csrf)
+	t.Run("logout clears the access cookie and ends its session", s.logout)
+}
+
+const transportHeader = "X-Session-Transport"
+
+func cookiesOf(r response) map[string]*http.Cookie {
+	out := map[string]*http.Cookie{}
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		out[c.Name] = c
+	}
+	return out
+}
+
+func (s *cookieScenario) login(t *testing.T) {
+	b, _ := json.Marshal(map[string]string{"username": s.user.name, "password": s.user.password})
+	r := s.api.do(t, http.MethodPost, "/auth/login", map[string]string{"Content-Type": "application/json", transportHeader: "cookie"}, string(b))
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d, want 200; body %s%s", r.status, r.body, r.output())
+	}
+	var body map[string]any
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"access_token", "refresh_token"} {
+		if _, ok := body[m]; ok {
+			t.Errorf("the body has %s", m)
+		}
+	}
+	c := cookiesOf(r)
+	ac, rc := c["__Host-access_token"], c["__Secure-refresh_token"]
+	if ac == nil || rc == nil {
+		t.Fatalf("Set-Cookie %q: want the access and refresh cookies", r.header.Values("Set-Cookie"))
+	}
+	if ac.Path != "/" || ac.Domain != "" || !ac.Secure || !ac.HttpOnly || ac.SameSite != http.SameSiteStrictMode ||
+		float64(ac.MaxAge) != body["expires_in"] {
+		t.Errorf("access cookie %q: want Path=/, no Domain, Secure, HttpOnly, SameSite=Strict, Max-Age = expires_in %v", ac.Raw, body["expires_in"])
+	}
+	s.access, s.refresh = ac.Value, rc.Value
+	s.sid, _ = body["session_id"].(string)
+}
+
+func (s *cookieScenario) cookieHeaders(transport bool, names ...string) map[string]string {
+	values := map[string]string{"__Host-access_token": s.access, "__Secure-refresh_token": s.refresh}
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, n+"="+values[n])
+	}
+	h := map[string]string{"Cookie": strings.Join(parts, "; ")}
+	if transport {
+		h[transportHeader] = "cookie"
+	}
+	return h
+}
+
+func (s *cookieScenario) me(t *testing.T) {
+	if s.access == "" {
+		t.Fatal("no access cookie: an earlier step failed")
+	}
+	r := s.api.do(t, http.MethodGet, "/me", s.cookieHeaders(true, "__Host-access_token"), "")
+	auths := s.authorizations(t, r)
+	if len(auths) != 1 || len(auths[0].identitySource) != 0 || !auths[0].answer.IsAuthorized {
+		t.Errorf("authorizer invocations %+v, want one allow with no identity source", auths)
+	}
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /me: status %d, want 200; body %s%s", r.status, r.body, r.output())
+	}
+	var got map[string]any
+	if err := strictJSON(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["sid"] != s.sid || got["sub"] != s.user.id {
+		t.Errorf("GET /me = %s, want the login's session and user", r.body)
+	}
+}
+
+func (s *cookieScenario) csrf(t *testing.T) {
+	if s.access == "" {
+		t.Fatal("no access cookie: an earlier step failed")
+	}
+	h := s.cookieHeaders(false, "__Host-access_token", "__Secure-refresh_token")
+	h["Content-Type"] = "application/x-www-form-urlencoded"
+	r := s.api.do(t, http.MethodPost, "/auth/reauthenticate", h, "password="+s.user.password)
+	s.wantDenied(t, r)
+}
+
+func (s *cookieScenario) logout(t *testing.T) {
+	if s.refresh == "" {
+		t.Fatal("no refresh cookie: an earlier step failed")
+	}
+	r := s.api.do(t, http.MethodPost, "/auth/logout", s.cookieHeaders(true, "__Secure-refresh_token"), "")
+	if r.status != http.StatusNoContent {
+		t.Fatalf("status %d, want 204; body %s%s", r.status, r.body, r.output())
+	}
+	if ac := cookiesOf(r)["__Host-access_token"]; ac == nil || ac.Value != "" || ac.MaxAge >= 0 {
+		t.Errorf("Set-Cookie %q: want the access cookie cleared", r.header.Values("Set-Cookie"))
+	}
+	s.wantDenied(t, s.api.do(t, http.MethodGet, "/me", s.cookieHeaders(true, "__Host-access_token"), ""))
 }
 
 // ---- the user ----------------------------------------------------------------------
@@ -186,6 +322,7 @@ type scenario struct {
 
 	access, refresh, sessionID string // from the login
 	access2, refresh2          string // from the refresh
+	limited                    []tokenBody
 }
 
 // tokenBody is the body of a login or refresh answer (refresh_token only without the
@@ -217,6 +354,110 @@ func (s *scenario) run(t *testing.T) {
 	t.Run("logout everywhere ends the session", s.logoutAll)
 	t.Run("the authorizer denies the access token of the ended session", s.deniedAfterLogout)
 	t.Run("refresh with the ended session's token is refused", s.refreshAfterLogout)
+	t.Run("logins beyond the session limit end the least recently used", s.sessionLimit)
+	t.Run("the device list shows exactly the live sessions", s.deviceList)
+	t.Run("signing out a device ends it", s.signOut)
+	t.Run("reauthenticating answers an access token with a fresh auth_time", s.reauthenticate)
+}
+
+// sessionLimit logs in one more time than MaxSessionsPerUser allows (at its default):
+// the last login reads the listed sessions and ends the least recently used.
+func (s *scenario) sessionLimit(t *testing.T) {
+	var all []tokenBody
+	for range config.DefaultMaxSessionsPerUser + 1 {
+		all = append(all, wantTokens(t, s.loginRequest(t, s.user.password)))
+	}
+	r := s.api.do(t, http.MethodGet, "/me", map[string]string{"Authorization": "Bearer " + all[0].AccessToken}, "")
+	s.wantDenied(t, r)
+	s.limited = all[1:]
+}
+
+func (s *scenario) authed(t *testing.T, method, path, at, body string) response {
+	h := map[string]string{"Authorization": "Bearer " + at}
+	if body != "" {
+		h["Content-Type"] = "application/json"
+	}
+	return s.api.do(t, method, path, h, body)
+}
+
+func (s *scenario) deviceList(t *testing.T) {
+	if len(s.limited) == 0 {
+		t.Fatal("no sessions: an earlier step failed")
+	}
+	cur := s.limited[len(s.limited)-1]
+	r := s.authed(t, http.MethodGet, "/auth/sessions", cur.AccessToken, "")
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d, want 200; body %s%s", r.status, r.body, r.output())
+	}
+	wantJSON(t, r)
+	var list struct {
+		Sessions []struct {
+			ID         string `json:"id"`
+			CreatedAt  string `json:"created_at"`
+			LastUsedAt string `json:"last_used_at"`
+			ExpiresAt  string `json:"expires_at"`
+			UserAgent  string `json:"user_agent"`
+			IP         string `json:"ip"`
+			Current    bool   `json:"current"`
+		} `json:"sessions"`
+	}
+	if err := strictJSON(r.body, &list); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, tb := range s.limited {
+		want[tb.SessionID] = tb.SessionID == cur.SessionID
+	}
+	if len(list.Sessions) != len(want) {
+		t.Fatalf("%d sessions listed, want %d", len(list.Sessions), len(want))
+	}
+	for _, v := range list.Sessions {
+		if current, ok := want[v.ID]; !ok || current != v.Current {
+			t.Errorf("listed %+v, want one of the live sessions with current=%v", v, current)
+		}
+	}
+}
+
+func (s *scenario) signOut(t *testing.T) {
+	if len(s.limited) < 2 {
+		t.Fatal("no sessions: an earlier step failed")
+	}
+	cur, victim := s.limited[len(s.limited)-1], s.limited[0]
+	r := s.authed(t, http.MethodDelete, "/auth/sessions/"+victim.SessionID, cur.AccessToken, "")
+	if r.status != http.StatusNoContent {
+		t.Fatalf("status %d, want 204; body %s%s", r.status, r.body, r.output())
+	}
+	s.wantDenied(t, s.authed(t, http.MethodGet, "/me", victim.AccessToken, ""))
+}
+
+func (s *scenario) reauthenticate(t *testing.T) {
+	if len(s.limited) == 0 {
+		t.Fatal("no sessions: an earlier step failed")
+	}
+	cur := s.limited[len(s.limited)-1]
+	b, _ := json.Marshal(map[string]string{"password": s.user.password})
+	r := s.authed(t, http.MethodPost, "/auth/reauthenticate", cur.AccessToken, string(b))
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d, want 200; body %s%s", r.status, r.body, r.output())
+	}
+	var tb struct {
+		AccessToken      string `json:"access_token"`
+		TokenType        string `json:"token_type"`
+		ExpiresIn        int64  `json:"expires_in"`
+		RefreshExpiresIn int64  `json:"refresh_expires_in"`
+		SessionID        string `json:"session_id"`
+		SessionExpiresAt string `json:"session_expires_at"`
+	}
+	if err := strictJSON(r.body, &tb); err != nil {
+		t.Fatal(err)
+	}
+	if tb.SessionID != cur.SessionID || tb.AccessToken == "" {
+		t.Fatalf("answer %+v, want a new access token of the same session", tb)
+	}
+	me := s.authed(t, http.MethodGet, "/me", tb.AccessToken, "")
+	if me.status != http.StatusOK {
+		t.Fatalf("GET /me with the new token: %d %s", me.status, me.body)
+	}
 }
 
 func (s *scenario) need(t *testing.T, what, v string) {
@@ -312,7 +553,7 @@ func (s *scenario) authorizations(t *testing.T, r response) []authorization {
 func (s *scenario) me(t *testing.T) {
 	s.need(t, "access token", s.access)
 	r := s.api.do(t, http.MethodGet, "/me", map[string]string{"Authorization": "Bearer " + s.access}, "")
-	wantPrincipal := map[string]any{"sub": s.user.id, "sid": s.sessionID, "scope": s.user.scope}
+	wantPrincipal := map[string]any{"sub": s.user.id, "sid": s.sessionID, "scope": s.user.scope, "auth_time": tokenClaim(t, s.access, "auth_time")}
 	auths := s.authorizations(t, r)
 	if len(auths) != 1 {
 		t.Fatalf("the authorizer answered %d times, want once", len(auths))
@@ -483,6 +724,25 @@ func tokenKid(t *testing.T, jwt string) string {
 		t.Fatalf("access token header %s has no kid", b)
 	}
 	return h.Kid
+}
+
+// tokenClaim returns one claim of a JWT's payload as JSON decodes it (unverified: the
+// test reads what the service put in).
+func tokenClaim(t *testing.T, jwt, name string) any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatal("not a JWT")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatalf("access token payload: %v", err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return c[name]
 }
 
 // ---- per-function verdict ----------------------------------------------------------

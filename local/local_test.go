@@ -44,6 +44,7 @@ func dynamoDB(t *testing.T) string { return testddb.Endpoint(t) }
 var envNames = append(config.UseAll.Variables(),
 	"AWS_ENDPOINT_URL_DYNAMODB", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE",
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+	"CORS_ORIGINS", "CORS_PREFLIGHT_CACHE_TTL",
 )
 
 var (

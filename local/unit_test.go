@@ -33,7 +33,7 @@ func TestEveryTemplateRouteHasALocalHandler(t *testing.T) {
 	for _, r := range plan {
 		key := r.route.Method + " " + r.route.Path
 		got[key] = r.route.CodeURI
-		if want := r.route.Path == "/me"; r.route.Protected != want {
+		if want := r.route.Path == "/me" || r.route.CodeURI == "functions/account"; r.route.Protected != want {
 			t.Errorf("%s: Protected = %v, want %v", key, r.route.Protected, want)
 		}
 	}
@@ -43,6 +43,10 @@ func TestEveryTemplateRouteHasALocalHandler(t *testing.T) {
 		"POST /auth/logout":          "functions/logout",
 		"GET /.well-known/jwks.json": "functions/jwks",
 		"GET /me":                    "functions/me",
+		"GET /auth/sessions":         "functions/account",
+		"DELETE /auth/sessions/{id}": "functions/account",
+		"POST /auth/password":        "functions/account",
+		"POST /auth/reauthenticate":  "functions/account",
 	}
 	if len(got) != len(want) {
 		t.Fatalf("routes %v, want %v", got, want)
@@ -108,17 +112,18 @@ func TestLocalEnvDefaults(t *testing.T) {
 	tmpl := realTemplate(t)
 	got := localEnv(mapEnv(nil), tmpl, "http://127.0.0.1:3000")
 	want := map[string]string{
-		"TABLE_NAME":              "sessions-local",
-		"ISSUER":                  "http://127.0.0.1:3000",
-		"AUDIENCE":                "my-app",
-		"ACCESS_TOKEN_TTL":        "15m",
-		"REFRESH_TOKEN_TTL":       "336h",
-		"SESSION_MAX_AGE":         "720h",
-		"REFRESH_REUSE_GRACE":     "10s",
-		"TOKEN_VERSION_CACHE_TTL": "0s",
-		"AWS_REGION":              "us-east-1",
-		"AWS_ACCESS_KEY_ID":       "local",
-		"AWS_SECRET_ACCESS_KEY":   "local",
+		"TABLE_NAME":            "sessions-local",
+		"ISSUER":                "http://127.0.0.1:3000",
+		"AUDIENCE":              "my-app",
+		"ACCESS_TOKEN_TTL":      "15m",
+		"REFRESH_TOKEN_TTL":     "336h",
+		"SESSION_MAX_AGE":       "720h",
+		"REFRESH_REUSE_GRACE":   "10s",
+		"MAX_SESSIONS_PER_USER": "10",
+		"ACCESS_TOKEN_COOKIE":   "off",
+		"AWS_REGION":            "us-east-1",
+		"AWS_ACCESS_KEY_ID":     "local",
+		"AWS_SECRET_ACCESS_KEY": "local",
 	}
 	if len(got) != len(want) {
 		t.Errorf("got %v\nwant %v", got, want)

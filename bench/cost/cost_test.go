@@ -1,14 +1,11 @@
 package cost
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"testing"
@@ -19,11 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/example/sessions/bench/internal/results"
-	"github.com/example/sessions/internal/app"
 	"github.com/example/sessions/internal/authz"
-	"github.com/example/sessions/internal/config"
-	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/ddblocal"
+	"github.com/example/sessions/internal/ddbmeter"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/testddb"
 	"github.com/example/sessions/internal/testenv"
@@ -62,7 +57,6 @@ func TestCost(t *testing.T) {
 	r.res.DynamoDBLocal = "DynamoDB Local from npm " + ddblocal.NPMPackage + " (in memory, -sharedDb)"
 	r.scenario()
 	r.probes()
-	r.cacheRuns()
 	if err := results.Write(*out, r.res); err != nil {
 		t.Fatal(err)
 	}
@@ -127,24 +121,6 @@ func (r *runner) mustLogin(name string) testenv.Tokens {
 	return tok
 }
 
-// authorizer is the authorizer function's own wiring on the harness's table and
-// metered client, with the token-version cache TTL given.
-func (r *runner) authorizer(ttl time.Duration) *authz.Authorizer {
-	r.t.Helper()
-	f, _ := app.Lookup("authorizer")
-	env := map[string]string{"TABLE_NAME": r.h.Table, "ISSUER": testenv.Issuer, "AUDIENCE": testenv.Audience,
-		"PUBLIC_KEYS": string(r.h.App.Public.Current().JWKS()), "TOKEN_VERSION_CACHE_TTL": ttl.String()}
-	cfg, err := config.FromEnv(func(k string) string { return env[k] }, f.Uses)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	a, err := app.New(context.Background(), cfg, app.Options{DynamoDB: r.h.Client, Now: r.h.Clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return a.Authorizer
-}
-
 func (r *runner) allow(a *authz.Authorizer, at string) string {
 	r.t.Helper()
 	if _, err := a.Authorize(testenv.Ctx(r.t), "Bearer "+at); err != nil {
@@ -180,14 +156,8 @@ func (r *runner) scenario() {
 	r.itemSize("login stub for an unknown name (n#)", "n#nobody@example.com", "")
 	r.mustLogin("alice@example.com") // clears alice's failure counter again
 
-	off := r.authorizer(0)
-	r.measure("authorize", "authorize (cache off, default)", "one strongly consistent BatchGetItem: the session and the user's token record",
-		func() string { return r.allow(off, g1.AccessToken) })
-	cached := r.authorizer(time.Minute)
-	r.measure("authorize_cache_miss", "authorize, cache on: miss", "first request of a user in a container: as with the cache off",
-		func() string { return r.allow(cached, g1.AccessToken) })
-	r.measure("authorize_cache_hit", "authorize, cache on: hit", "token version from the container; only the session is read (GetItem, strongly consistent)",
-		func() string { return r.allow(cached, g1.AccessToken) })
+	r.measure("authorize", "authorize", "one strongly consistent GetItem of the session",
+		func() string { return r.allow(h.App.Authorizer, g1.AccessToken) })
 
 	var g2 testenv.Tokens
 	r.measure("refresh", "refresh (happy path)", "one conditional UpdateItem rotates the hash and slides the idle deadline; ReturnValues carries the session", func() string {
@@ -240,20 +210,6 @@ func (r *runner) scenario() {
 		}
 		return "valid"
 	})
-
-	// Index entries are keys plus projected attributes plus 100 bytes.
-	q, err := h.Raw.Query(testenv.Ctx(r.t), &dynamodb.QueryInput{
-		TableName: aws.String(h.Table), IndexName: aws.String(ddb.UserIndex),
-		KeyConditionExpression:    aws.String("user_id = :u"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberS{Value: uid}},
-		Limit:                     aws.Int32(1),
-	})
-	if err != nil || len(q.Items) != 1 {
-		r.t.Fatalf("an index entry of alice's: %v", err)
-	}
-	r.res.ItemSizes = append(r.res.ItemSizes, results.ItemSize{
-		Item: "user-sessions index entry (KEYS_ONLY)", Bytes: itemSize(q.Items[0]) + 100, Note: fmt.Sprintf("%d B of keys + 100 B overhead", itemSize(q.Items[0])),
-	})
 }
 
 func (r *runner) itemSize(what, pk, note string) {
@@ -262,7 +218,7 @@ func (r *runner) itemSize(what, pk, note string) {
 	if item == nil {
 		r.t.Fatalf("no item %s to size", what)
 	}
-	r.res.ItemSizes = append(r.res.ItemSizes, results.ItemSize{Item: what, Bytes: itemSize(item), Note: note})
+	r.res.ItemSizes = append(r.res.ItemSizes, results.ItemSize{Item: what, Bytes: ddbmeter.ItemSize(item), Note: note})
 }
 
 func classicItem(pk, uid string) map[string]types.AttributeValue {
@@ -293,35 +249,5 @@ func (r *runner) classicRequest(pk string) {
 	}
 	if err != nil {
 		r.t.Fatal(err)
-	}
-}
-
-// cacheRuns measures RCU per authorization with the token-version cache at several
-// TTLs, for one user making a request every 10 s for 14 minutes (inside one access
-// token's life).
-func (r *runner) cacheRuns() {
-	const interval = 10 * time.Second
-	const requests = 84
-	for _, ttl := range []time.Duration{0, 30 * time.Second, time.Minute, 5 * time.Minute} {
-		g := r.mustLogin("alice@example.com")
-		a := r.authorizer(ttl)
-		mark := r.m.Mark()
-		for range requests {
-			r.allow(a, g.AccessToken)
-			r.h.Clock.Advance(interval)
-		}
-		run := results.CacheRun{TTL: ttl.String(), Interval: interval.String(), Requests: requests, Staleness: "none: every request reads the token record"}
-		if ttl > 0 {
-			run.Staleness = fmt.Sprintf("a logout-everywhere or disable reaches a warm container after up to %s", ttl)
-		}
-		for _, c := range r.m.charged(mark) {
-			run.RoundTrips++
-			run.MeasuredRCU += c.MeasuredRCU
-			run.ExpectedRCU += c.ExpectedRCU
-		}
-		run.RCUPerAuth = run.ExpectedRCU / requests
-		run.MeasuredPerReq = run.MeasuredRCU / requests
-		r.res.Cache = append(r.res.Cache, run)
-		fmt.Fprintf(os.Stderr, "cost: cache TTL %-6s %d round trips, %.3f RCU/authorization (measured %.3f)\n", ttl, run.RoundTrips, run.RCUPerAuth, run.MeasuredPerReq)
 	}
 }

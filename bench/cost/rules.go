@@ -193,7 +193,7 @@ func (r *rules) charge(call ddbmeter.Call) results.Call {
 	case *dynamodb.GetItemInput:
 		size := 0
 		if o, ok := result.(*dynamodb.GetItemOutput); ok {
-			size = itemSize(o.Item)
+			size = ddbmeter.ItemSize(o.Item)
 		}
 		f, how := readFactor(p.ConsistentRead)
 		c.ExpectedRCU = units(size, 4096) * f
@@ -208,7 +208,7 @@ func (r *rules) charge(call ddbmeter.Call) results.Call {
 				if out != nil {
 					for _, item := range out.Responses[table] {
 						if r.keyOf(item) == r.keyOf(k) {
-							size = itemSize(item)
+							size = ddbmeter.ItemSize(item)
 						}
 					}
 				}
@@ -221,7 +221,7 @@ func (r *rules) charge(call ddbmeter.Call) results.Call {
 		size, n := 0, 0
 		if o, ok := result.(*dynamodb.QueryOutput); ok {
 			for _, item := range o.Items {
-				size += itemSize(item)
+				size += ddbmeter.ItemSize(item)
 			}
 			n = len(o.Items)
 		}
@@ -237,17 +237,17 @@ func (r *rules) charge(call ddbmeter.Call) results.Call {
 		b, a := before[k], after[k]
 		switch {
 		case err == nil:
-			size := max(itemSize(b), itemSize(a))
+			size := max(ddbmeter.ItemSize(b), ddbmeter.ItemSize(a))
 			c.ExpectedWCU = units(size, 1024)
 			c.ExpectedGSI = r.indexWrites(b, a)
 			c.ExpectedWCU += c.ExpectedGSI
-			c.Rule = fmt.Sprintf("larger of item before (%d B) and after (%d B): ceil/1 KB", itemSize(b), itemSize(a))
+			c.Rule = fmt.Sprintf("larger of item before (%d B) and after (%d B): ceil/1 KB", ddbmeter.ItemSize(b), ddbmeter.ItemSize(a))
 			if c.ExpectedGSI > 0 {
 				c.Rule += fmt.Sprintf(" + %g index write(s)", c.ExpectedGSI)
 			}
 		case failedCondition:
-			c.ExpectedWCU = units(itemSize(b), 1024)
-			c.Rule = fmt.Sprintf("condition failed: still charged for the existing item (%d B), at least 1", itemSize(b))
+			c.ExpectedWCU = units(ddbmeter.ItemSize(b), 1024)
+			c.Rule = fmt.Sprintf("condition failed: still charged for the existing item (%d B), at least 1", ddbmeter.ItemSize(b))
 		default:
 			c.Rule = "error: nothing charged"
 		}
@@ -256,7 +256,7 @@ func (r *rules) charge(call ddbmeter.Call) results.Call {
 		for _, key := range r.writeKeys(params) {
 			k := r.keyOf(key)
 			b, a := before[k], after[k]
-			size := max(itemSize(b), itemSize(a))
+			size := max(ddbmeter.ItemSize(b), ddbmeter.ItemSize(a))
 			c.ExpectedWCU += 2 * units(size, 1024)
 			parts = append(parts, fmt.Sprintf("%d B", size))
 			if err == nil {
@@ -296,7 +296,7 @@ func (r *rules) indexWrites(before, after map[string]types.AttributeValue) float
 	total := 0.0
 	for _, ix := range r.indexes {
 		eb, ea := r.entry(ix, before), r.entry(ix, after)
-		sz := func(e map[string]types.AttributeValue) float64 { return units(itemSize(e)+100, 1024) }
+		sz := func(e map[string]types.AttributeValue) float64 { return units(ddbmeter.ItemSize(e)+100, 1024) }
 		switch {
 		case eb == nil && ea == nil:
 		case eb == nil:

@@ -98,7 +98,6 @@ func run(dir, doc, tmplPath string) error {
 		"ddb":       r.ddbSection(),
 		"probes":    r.probesSection(),
 		"items":     r.itemsSection(),
-		"cache":     r.cacheSection(),
 		"cpu":       r.cpuSection(),
 		"hotpath":   r.hotPathSection(),
 		"benchstat": "```\n" + strings.TrimRight(r.raw, "\n") + "\n```\n",
@@ -336,8 +335,7 @@ func (r *report) opCosts() []opCost {
 		{"refresh_reuse", "refresh, reuse detected", "refresh", "ServiceRefresh/EdDSA", true},
 		{"logout", "logout", "logout", "RefreshTokenWork", true},
 		{"logout_all_5", "logout everywhere (5 sessions)", "logout", "RefreshTokenWork", true},
-		{"authorize", "authorize, cache off (per protected request)", "authorizer", "AuthorizerPath/EdDSA", true},
-		{"authorize_cache_hit", "authorize, cache on, hit", "authorizer", "AuthorizerPathCached", true},
+		{"authorize", "authorize (per protected request)", "authorizer", "AuthorizerPath/EdDSA", true},
 		{"classic", "classic session lookup (baseline, per request)", "authorizer", "", true},
 		{"stateless", "stateless JWT (baseline, API Gateway's built-in JWT authorizer)", "", "", true},
 	}
@@ -371,18 +369,15 @@ func (r *report) cpuMs(name string) float64 {
 	switch name {
 	case "AuthorizerPath/EdDSA":
 		return r.b("HotPath/EdDSA").metric("path-ns/op") / 1e6
-	case "AuthorizerPathCached":
-		return r.b("HotPath/EdDSA").metric("cached-ns/op") / 1e6
 	}
 	return r.b(name).ms()
 }
 
 func (r *report) targetsSection() string {
 	t := &table{head: []string{"target", "measured", "verdict"}}
-	a, ch := r.ops["authorize"], r.ops["authorize_cache_hit"]
-	t.add("authorize: ≤ 1 round trip", fmt.Sprintf("%d (BatchGetItem)", a.RoundTrips), metNot(a.RoundTrips <= 1))
-	t.add("authorize: ≤ 1 RCU (cache off, the default)", fmt.Sprintf("%s RCU by the rules (DynamoDB Local reported %s): two items, each rounded up to 4 KB", f2(a.ExpectedRCU), f2(a.MeasuredRCU)), metNot(a.ExpectedRCU <= 1))
-	t.add("authorize: ≤ 1 RCU (token-version cache on, warm)", fmt.Sprintf("%s RCU per hit; %s per authorization at one request / 10 s with a 60 s TTL", f2(ch.ExpectedRCU), f3(r.cacheRCU("1m0s"))), metNot(ch.ExpectedRCU <= 1))
+	a := r.ops["authorize"]
+	t.add("authorize: ≤ 1 round trip", fmt.Sprintf("%d (%s)", a.RoundTrips, callNames(a)), metNot(a.RoundTrips <= 1))
+	t.add("authorize: ≤ 1 RCU", fmt.Sprintf("%s RCU by the rules (DynamoDB Local reported %s)", f2(a.ExpectedRCU), f2(a.MeasuredRCU)), metNot(a.ExpectedRCU <= 1))
 	t.add("authorize: 0 WCU", f2(a.ExpectedWCU), metNot(a.ExpectedWCU == 0))
 	for _, alg := range []string{"EdDSA", "ES256", "RS256"} {
 		b, hp := r.b("AuthorizerPath/"+alg), r.b("HotPath/"+alg)
@@ -438,17 +433,16 @@ func (r *report) targetsSection() string {
 		ssm = max(ssm, s.SSMRequests)
 	}
 	t.add("as deployed (key material in SSM): network at init", fmt.Sprintf("one SSM GetParameter per key set the function reads (at most %d), nothing else", ssm), "by design (see below)")
-	t.add("token-version cache: effect on RCU per authorization measured", fmt.Sprintf("%s → %s RCU (TTL 0 → 60 s, one request / 10 s)", f3(r.cacheRCU("0s")), f3(r.cacheRCU("1m0s"))), "reported")
 	return t.String()
 }
 
-func (r *report) cacheRCU(ttl string) float64 {
-	for _, c := range r.cost.Cache {
-		if c.TTL == ttl {
-			return c.RCUPerAuth
-		}
+// callNames lists an operation's DynamoDB calls.
+func callNames(op results.Operation) string {
+	var names []string
+	for _, c := range op.Calls {
+		names = append(names, c.Op)
 	}
-	return math.NaN()
+	return strings.Join(names, ", ")
 }
 
 func (r *report) ddbSection() string {
@@ -519,21 +513,12 @@ func (r *report) itemsSection() string {
 	return t.String()
 }
 
-func (r *report) cacheSection() string {
-	t := &table{head: []string{"TOKEN_VERSION_CACHE_TTL", "requests (one / 10 s)", "round trips", "RCU per authorization (rules)", "reported by DynamoDB Local", "$ per million authorizations (DynamoDB)", "staleness"}}
-	for _, c := range r.cost.Cache {
-		t.add(c.TTL, strconv.Itoa(c.Requests), strconv.Itoa(c.RoundTrips), f3(c.RCUPerAuth), f3(c.MeasuredPerReq), money(c.RCUPerAuth*priceRRU), c.Staleness)
-	}
-	return t.String()
-}
-
 func (r *report) cpuSection() string {
 	rows := []struct{ name, what string }{
-		{"AuthorizerPath/EdDSA", "authorizer as Lambda runs it (Invoke), cache off: event bytes in, response bytes out"},
+		{"AuthorizerPath/EdDSA", "authorizer as Lambda runs it (Invoke): event bytes in, response bytes out"},
 		{"AuthorizerPath/ES256", ""},
 		{"AuthorizerPath/RS256", ""},
 		{"AuthorizerPathTyped", "the same through aws-lambda-go's typed handler (before Invoke; EdDSA)"},
-		{"AuthorizerPathCached", "authorizer, cache on and warm (EdDSA)"},
 		{"Verify/EdDSA", "token.Verifier.Verify"},
 		{"Verify/ES256", ""},
 		{"Verify/RS256", ""},
@@ -574,7 +559,7 @@ func (r *report) cpuSection() string {
 // hotPathSection is BenchmarkHotPath: its four sides, alternated iteration by
 // iteration, and each run's ratio of the whole path to the signature check.
 func (r *report) hotPathSection() string {
-	t := &table{head: []string{"algorithm", "whole path", "cache on, warm", "token check (Verify)", "signature alone", "path / signature", "each run", "allocs of the path"}}
+	t := &table{head: []string{"algorithm", "whole path", "token check (Verify)", "signature alone", "path / signature", "each run", "allocs of the path"}}
 	for _, alg := range []string{"EdDSA", "ES256", "RS256"} {
 		hp := r.b("HotPath/" + alg)
 		var each []string
@@ -582,7 +567,7 @@ func (r *report) hotPathSection() string {
 			each = append(each, f2(v))
 		}
 		us := func(unit string) string { return f1(hp.metric(unit)/1e3) + " µs" }
-		t.add(alg, us("path-ns/op"), us("cached-ns/op"), us("verify-ns/op"), us("sig-ns/op"), "**"+f2(hp.metric("path/sig"))+"×**",
+		t.add(alg, us("path-ns/op"), us("verify-ns/op"), us("sig-ns/op"), "**"+f2(hp.metric("path/sig"))+"×**",
 			strings.Join(each, ", "), fmt.Sprintf("%.0f", r.b("AuthorizerPath/"+alg).allocs()))
 	}
 	return t.String()
@@ -637,8 +622,7 @@ func (r *report) baselinesSection() string {
 	hp := r.b("HotPath/EdDSA")
 	rows := []struct{ name, key, unit string }{
 		{"stateless JWT (verify only, no revocation)", "stateless", "verify-ns/op"},
-		{"this service, token-version cache on (60 s), warm", "authorize_cache_hit", "cached-ns/op"},
-		{"this service, cache off (default)", "authorize", "path-ns/op"},
+		{"this service", "authorize", "path-ns/op"},
 		{"classic server-side session (GetItem + UpdateItem last-seen)", "classic", ""},
 	}
 	ours := r.ops["authorize"]
@@ -683,28 +667,16 @@ func (r *report) monthSection() string {
 	}
 	per := func(name string) float64 { c := costs[name]; return (c.ddb + c.lam + c.api) / 1e6 }
 	perDDB := func(name string) float64 { return costs[name].ddb / 1e6 }
-	authCache := func() float64 {
-		// a warm container: 1 miss per TTL (60 s) at one request / 10 s
-		miss, hit := costs["authorize, cache off (per protected request)"], costs["authorize, cache on, hit"]
-		rcu := r.cacheRCU("1m0s")
-		ddb := rcu * priceRRU / 1e6
-		frac := 1.0 / 6
-		lam := (frac*miss.lam + (1-frac)*hit.lam) / 1e6
-		return ddb + lam + hit.api/1e6
-	}
 	session := logins*per("login") + refreshes*per("refresh") + logouts*per("logout")
 	sessionDDB := logins*perDDB("login") + refreshes*perDDB("refresh") + logouts*perDDB("logout")
 	t := &table{head: []string{"design", "per user-month: DynamoDB", "per user-month: everything (DynamoDB + Lambda model + API Gateway)", "per 10,000 active users"}}
-	oursOff := protected*per("authorize, cache off (per protected request)") + session
-	oursOffDDB := protected*perDDB("authorize, cache off (per protected request)") + sessionDDB
-	oursOn := protected*authCache() + session
-	oursOnDDB := protected*r.cacheRCU("1m0s")*priceRRU/1e6 + sessionDDB
+	ours := protected*per("authorize (per protected request)") + session
+	oursDDB := protected*perDDB("authorize (per protected request)") + sessionDDB
 	classic := protected*per("classic session lookup (baseline, per request)") + logins*per("login") + logouts*per("logout")
 	classicDDB := protected*perDDB("classic session lookup (baseline, per request)") + logins*perDDB("login") + logouts*perDDB("logout")
 	stateless := protected*per("stateless JWT (baseline, API Gateway's built-in JWT authorizer)") + logins*per("login") + refreshes*per("refresh")
 	statelessDDB := logins*perDDB("login") + refreshes*perDDB("refresh")
-	t.add("this service, cache off (default)", money(oursOffDDB), money(oursOff), money(oursOff*1e4))
-	t.add("this service, token-version cache 60 s", money(oursOnDDB), money(oursOn), money(oursOn*1e4))
+	t.add("this service", money(oursDDB), money(ours), money(ours*1e4))
 	t.add("classic server-side session in DynamoDB (Lambda authorizer, same login/logout)", money(classicDDB), money(classic), money(classic*1e4))
 	t.add("stateless JWT, API Gateway JWT authorizer (no revocation; logins/refreshes as ours)", money(statelessDDB), money(stateless), money(stateless*1e4))
 	return fmt.Sprintf("Usage model: active 8 h a day, 30 days; a protected request every 10 s (%.0f a month), a refresh every 15 min (%.0f), one login and one logout a day (%.0f each).\n\n%s",

@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/example/sessions/internal/admin"
-	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/session"
 )
@@ -54,7 +53,7 @@ func TestCreateTable(t *testing.T) {
 		}
 		tb := d.Table
 		if len(tb.KeySchema) != 1 || aws.ToString(tb.KeySchema[0].AttributeName) != "pk" ||
-			len(tb.GlobalSecondaryIndexes) != 1 || aws.ToString(tb.GlobalSecondaryIndexes[0].IndexName) != ddb.UserIndex ||
+			len(tb.GlobalSecondaryIndexes) != 0 ||
 			tb.BillingModeSummary == nil || tb.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
 			t.Fatalf("table %+v", tb)
 		}
@@ -198,7 +197,7 @@ func userWithSessions(f *fixture) (live []*session.Grant, loggedOut *session.Gra
 		f.mustLogin("alice", pwAlice, session.Client{UserAgent: "laptop"}),
 	}
 	loggedOut = f.mustLogin("alice", pwAlice, session.Client{})
-	if err := f.app.Service.Logout(f.t.Context(), loggedOut.RefreshToken, false); err != nil {
+	if err := f.app.Service.Logout(f.t.Context(), loggedOut.RefreshToken, session.ScopeSession); err != nil {
 		f.t.Fatal(err)
 	}
 	return live, loggedOut
@@ -354,7 +353,7 @@ func TestSessionsList(t *testing.T) {
 	now := f.start.Add(15 * 24 * time.Hour)
 	f.clock.Set(now.Add(-time.Hour))
 	loggedOut := f.mustLogin("alice", pwAlice, session.Client{UserAgent: "tablet"})
-	if err := f.app.Service.Logout(t.Context(), loggedOut.RefreshToken, false); err != nil {
+	if err := f.app.Service.Logout(t.Context(), loggedOut.RefreshToken, session.ScopeSession); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Set(now.Add(-time.Minute))

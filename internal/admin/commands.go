@@ -291,9 +291,10 @@ func (c *cli) sessionsRevoke(ctx context.Context, _ *options, args []string) err
 	return nil
 }
 
-// sessionsOf reads every session of a user, newest first.
+// sessionsOf reads every session the user's record lists, live or ended, most
+// recently used first.
 func (c *cli) sessionsOf(ctx context.Context, uid string) ([]*session.Session, error) {
-	return c.service.ListSessions(ctx, uid)
+	return c.service.ListedSessions(ctx, uid)
 }
 
 // findUser returns the login record of the user named arg, or a not-found error.

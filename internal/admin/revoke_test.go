@@ -55,7 +55,7 @@ func TestRevokeAllCountsOnlyTheLiveSessionsItEnded(t *testing.T) {
 		f.mustLogin("alice", pwAlice, session.Client{UserAgent: "laptop"}),
 	}
 	loggedOut := f.mustLogin("alice", pwAlice, session.Client{})
-	if err := f.app.Service.Logout(t.Context(), loggedOut.RefreshToken, false); err != nil {
+	if err := f.app.Service.Logout(t.Context(), loggedOut.RefreshToken, session.ScopeSession); err != nil {
 		t.Fatal(err)
 	}
 	// Revoked by an administrator in the same second as the revoke-all below, with
@@ -193,7 +193,7 @@ func TestStorageFailuresAreReportedAsWhatTheyAre(t *testing.T) {
 		{"a create whose username condition failed (created in between) exits 4", []string{"user", "create", "carol"}, testenv.Cancelled("ConditionalCheckFailed", "None"), 1,
 			admin.ExitConflict, `user "carol" already exists`, "unavailable"},
 		{"a revoke-all that storage keeps refusing exits 1 as unavailable", []string{"user", "revoke-all", "alice"}, testenv.Cancelled("None", "TransactionConflict"), -1,
-			admin.ExitFailure, "revoking the sessions of alice: ddb bump version: session: storage unavailable: conflicting transaction", "run the command again"},
+			admin.ExitFailure, "revoking the sessions of alice: ddb end sessions: session: storage unavailable: conflicting transaction", "run the command again"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -110,7 +110,7 @@ func TestEveryFailedLoginLooksTheSame(t *testing.T) {
 	t.Parallel()
 	h, u := newUser(t, nil)
 	disabled := h.CreateUser(t, "dora", "", "")
-	if err := h.Store.SetDisabled(testenv.Ctx(t), disabled.ID, true); err != nil {
+	if _, err := h.App.Service.SetDisabled(testenv.Ctx(t), disabled.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	cases := map[string]events.APIGatewayV2HTTPRequest{

@@ -30,18 +30,19 @@ func TestMeAnswersWithTheAuthorizerContext(t *testing.T) {
 	resp := testenv.Call(t, h.App.API.Me, req)
 	wantStatus(t, "GET /me", resp, http.StatusOK)
 	wantHeader(t, resp, "Cache-Control", "no-store")
-	var me map[string]string
+	var me map[string]any
 	if err := json.Unmarshal([]byte(resp.Body), &me); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"sub": u.ID, "sid": tok.SessionID, "scope": "read:profile"}
+	want := map[string]any{"sub": u.ID, "sid": tok.SessionID, "scope": "read:profile",
+		"auth_time": testenv.Claims(t, tok.AccessToken)["auth_time"]}
 	for k, v := range want {
 		if me[k] != v {
-			t.Errorf("%s = %q, want %q", k, me[k], v)
+			t.Errorf("%s = %v, want %v", k, me[k], v)
 		}
 	}
-	if len(me) != 3 {
-		t.Errorf("body %v, want exactly sub, sid and scope", me)
+	if len(me) != len(want) {
+		t.Errorf("body %v, want exactly sub, sid, scope and auth_time", me)
 	}
 
 	t.Run("without an authorizer context it is a 401", func(t *testing.T) {

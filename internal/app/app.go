@@ -76,19 +76,27 @@ func (f Function) Handler(a *App) any {
 var Functions = []Function{
 	{
 		Name: "login",
-		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseLifetimes | config.UseSigningKey,
+		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseLifetimes | config.UseSessionLimit |
+			config.UseAccessCookie | config.UseSigningKey,
 		HTTP: func(a *App) HTTPHandler { return a.API.Login },
 	},
 	{
 		Name: "refresh",
 		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseLifetimes | config.UseReuseGrace |
-			config.UseSigningKey | config.UseRefreshKey,
+			config.UseAccessCookie | config.UseSigningKey | config.UseRefreshKey,
 		HTTP: func(a *App) HTTPHandler { return a.API.Refresh },
 	},
 	{
 		Name: "logout",
-		Uses: config.UseTable | config.UseRefreshKey,
+		Uses: config.UseTable | config.UseAccessCookie | config.UseRefreshKey,
 		HTTP: func(a *App) HTTPHandler { return a.API.Logout },
+	},
+	{
+		// The signed-in user's own account: the device list, signing one out, the
+		// password change and reauthentication (behind the authorizer).
+		Name: "account",
+		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseAccessCookie | config.UseSigningKey,
+		HTTP: func(a *App) HTTPHandler { return a.API.Account },
 	},
 	{
 		Name: "jwks",
@@ -101,7 +109,7 @@ var Functions = []Function{
 	},
 	{
 		Name:       "authorizer",
-		Uses:       config.UseTable | config.UseClaims | config.UseVersionCache | config.UsePublicKeys,
+		Uses:       config.UseTable | config.UseClaims | config.UseAccessCookie | config.UsePublicKeys,
 		Authorizer: func(a *App) AuthorizerHandler { return a.Authorizer.Handle },
 		Raw:        func(a *App) lambda.Handler { return a.Authorizer },
 	},
@@ -256,7 +264,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 			Now:         o.Now,
 			Policy: session.Policy{
 				AccessTTL: cfg.AccessTokenTTL, IdleTTL: cfg.RefreshTokenTTL,
-				MaxAge: cfg.SessionMaxAge, Grace: cfg.RefreshReuseGrace,
+				MaxAge: cfg.SessionMaxAge, Grace: cfg.RefreshReuseGrace, MaxSessions: cfg.MaxSessionsPerUser,
 			}.DefaultThrottle(),
 			Password:   o.Password,
 			Log:        o.Log,
@@ -264,10 +272,18 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		})
 		if a.Public != nil {
 			verifier := token.NewVerifier(a.Public, cfg.Issuer, cfg.Audience, o.Now)
-			a.Authorizer = authz.New(verifier, a.Store, o.Now, o.Log, cfg.TokenVersionCacheTTL)
+			var opts []authz.Option
+			if cfg.AccessTokenCookie {
+				opts = append(opts, authz.AcceptAccessCookie())
+			}
+			a.Authorizer = authz.New(verifier, a.Store, o.Now, o.Log, opts...)
 		}
 	}
-	a.API = api.New(a.Service, jwks, o.Log, o.Now)
+	var apiOpts []api.Option
+	if cfg.AccessTokenCookie {
+		apiOpts = append(apiOpts, api.WithAccessCookie())
+	}
+	a.API = api.New(a.Service, jwks, o.Log, o.Now, apiOpts...)
 	return a, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +16,7 @@ import (
 	"github.com/example/sessions/internal/token"
 )
 
-// Unit tests of Authorize, Handle, the deny log and the version cache, against a
+// Unit tests of Authorize, Handle and the deny log, against a
 // narrow in-memory State (the integration tests in authz_test.go use DynamoDB Local).
 
 const (
@@ -25,34 +24,19 @@ const (
 	testAudience = "https://api.example.test"
 )
 
-// memState is a State holding one session and one user. err, if set, is what every
-// read returns; it counts the reads of each kind.
+// memState is a State holding one session. err, if set, is what every read returns;
+// it counts the reads.
 type memState struct {
-	mu         sync.Mutex
-	sess       *session.Session
-	user       *session.User
-	err        error
-	auth, only int // GetAuthState and GetSession calls
-}
-
-func (m *memState) GetAuthState(_ context.Context, sid, uid string) (*session.Session, *session.User, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.auth++
-	if m.err != nil {
-		return nil, nil, m.err
-	}
-	if m.sess == nil || m.sess.ID != sid || m.user == nil || m.user.ID != uid {
-		return nil, nil, fmt.Errorf("mem: %w", session.ErrNotFound)
-	}
-	s, u := *m.sess, *m.user
-	return &s, &u, nil
+	mu    sync.Mutex
+	sess  *session.Session
+	err   error
+	reads int
 }
 
 func (m *memState) GetSession(_ context.Context, sid string) (*session.Session, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.only++
+	m.reads++
 	if m.err != nil {
 		return nil, m.err
 	}
@@ -61,12 +45,6 @@ func (m *memState) GetSession(_ context.Context, sid string) (*session.Session, 
 	}
 	s := *m.sess
 	return &s, nil
-}
-
-func (m *memState) calls() (auth, only int) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.auth, m.only
 }
 
 // logRecords keeps every record logged through it.
@@ -108,7 +86,7 @@ type rig struct {
 	clock *time.Time
 }
 
-func newRig(t *testing.T, cacheTTL time.Duration) *rig {
+func newRig(t *testing.T) *rig {
 	t.Helper()
 	pemKey, err := keys.Generate(keys.EdDSA)
 	if err != nil {
@@ -123,18 +101,17 @@ func newRig(t *testing.T, cacheTTL time.Duration) *rig {
 		st: &memState{
 			sess: &session.Session{ID: "session-1", UserID: "user-1", Ver: 3, Scope: "read write",
 				IdleExp: now.Add(time.Hour), AbsExp: now.Add(24 * time.Hour)},
-			user: &session.User{ID: "user-1", Name: "alice", Ver: 3},
 		},
 		logs: &logRecords{}, mint: token.NewMinter(ks, testIssuer, testAudience), clock: &clock,
 	}
 	nowFn := func() time.Time { return *r.clock }
-	r.a = New(token.NewVerifier(ks, testIssuer, testAudience, nowFn), r.st, nowFn, slog.New(r.logs), cacheTTL)
+	r.a = New(token.NewVerifier(ks, testIssuer, testAudience, nowFn), r.st, nowFn, slog.New(r.logs))
 	return r
 }
 
 func (r *rig) token(t *testing.T, sub, sid string, ver int64, scope string) string {
 	t.Helper()
-	at, err := r.mint.Mint(*r.clock, sub, sid, ver, scope, r.clock.Add(15*time.Minute))
+	at, err := r.mint.MintAuth(*r.clock, sub, sid, ver, scope, r.clock.Add(15*time.Minute), r.clock.Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,12 +121,12 @@ func (r *rig) token(t *testing.T, sub, sid string, ver int64, scope string) stri
 func (r *rig) good(t *testing.T) string { return r.token(t, "user-1", "session-1", 3, "read write") }
 
 func TestAnAllowedPrincipalCarriesTheSessionsRecord(t *testing.T) {
-	r := newRig(t, 0)
+	r := newRig(t)
 	p, err := r.a.Authorize(context.Background(), "Bearer "+r.good(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *p != (Principal{Subject: "user-1", Session: "session-1", Scope: "read write"}) {
+	if *p != (Principal{Subject: "user-1", Session: "session-1", Scope: "read write", AuthTime: now.Add(-time.Minute)}) {
 		t.Fatalf("principal %+v", p)
 	}
 	t.Run("a token whose scope disagrees with its session is denied, and says why", func(t *testing.T) {
@@ -177,13 +154,13 @@ func TestTheDenyLogLevelSaysWhetherItWasAFault(t *testing.T) {
 		{"storage unavailable is an ERROR", fmt.Errorf("ddb: %w", session.ErrUnavailable), (*rig).goodHeader, slog.LevelError, "ddb: session: storage unavailable", true},
 		{"a conflict (an ErrUnavailable) is an ERROR", session.ErrConflict, (*rig).goodHeader, slog.LevelError, session.ErrConflict.Error(), true},
 		{"the deadline running out is an ERROR", fmt.Errorf("ddb: %w", context.DeadlineExceeded), (*rig).goodHeader, slog.LevelError, "ddb: context deadline exceeded", true},
-		{"a missing session is INFO", fmt.Errorf("ddb: %w", session.ErrNotFound), (*rig).goodHeader, slog.LevelInfo, "session or user not found", true},
+		{"a missing session is INFO", fmt.Errorf("ddb: %w", session.ErrNotFound), (*rig).goodHeader, slog.LevelInfo, "session not found", true},
 		{"an error that is neither (a bad request to storage) is INFO", errors.New("ddb: ValidationException"), (*rig).goodHeader, slog.LevelInfo, "ddb: ValidationException", true},
 		{"no bearer token is INFO, without a uid", nil, func(*rig, *testing.T) string { return "Basic abc" }, slog.LevelInfo, "no bearer token", false},
 		{"a forged token is INFO, without a uid", nil, func(r *rig, t *testing.T) string { return "Bearer " + r.good(t) + "x" }, slog.LevelInfo, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, 0)
+			r := newRig(t)
 			r.st.err = tc.err
 			if _, err := r.a.Authorize(context.Background(), tc.header(r, t)); err == nil {
 				t.Fatal("allowed")
@@ -205,7 +182,7 @@ func TestTheDenyLogLevelSaysWhetherItWasAFault(t *testing.T) {
 func (r *rig) goodHeader(t *testing.T) string { return "Bearer " + r.good(t) }
 
 func TestHandle(t *testing.T) {
-	r := newRig(t, 0)
+	r := newRig(t)
 	at := r.good(t)
 	for _, tc := range []struct {
 		name string
@@ -229,7 +206,7 @@ func TestHandle(t *testing.T) {
 				}
 				return
 			}
-			want := map[string]any{"sub": "user-1", "sid": "session-1", "scope": "read write"}
+			want := map[string]any{"sub": "user-1", "sid": "session-1", "scope": "read write", "auth_time": now.Add(-time.Minute).Unix()}
 			if fmt.Sprint(resp.Context) != fmt.Sprint(want) {
 				t.Errorf("context %v, want %v", resp.Context, want)
 			}
@@ -241,7 +218,7 @@ func TestHandle(t *testing.T) {
 		defer cancel()
 		var got time.Time
 		st := &deadlineState{memState: r.st, seen: &got}
-		a := New(r.a.verifier, st, r.a.now, r.a.log, 0)
+		a := New(r.a.verifier, st, r.a.now, r.a.log)
 		if _, err := a.Handle(ctx, events.APIGatewayV2CustomAuthorizerV2Request{IdentitySource: []string{"Bearer " + at}}); err != nil {
 			t.Fatal(err)
 		}
@@ -257,102 +234,21 @@ type deadlineState struct {
 	seen *time.Time
 }
 
-func (d *deadlineState) GetAuthState(ctx context.Context, sid, uid string) (*session.Session, *session.User, error) {
+func (d *deadlineState) GetSession(ctx context.Context, sid string) (*session.Session, error) {
 	*d.seen, _ = ctx.Deadline()
-	return d.memState.GetAuthState(ctx, sid, uid)
+	return d.memState.GetSession(ctx, sid)
 }
 
-func TestTheVersionCache(t *testing.T) {
-	t.Run("no TTL means no cache", func(t *testing.T) {
-		if a := New(nil, &memState{}, time.Now, slog.New(slog.DiscardHandler), 0); a.cache != nil {
-			t.Fatal("a cache without a TTL")
-		}
-	})
-	t.Run("a warm entry reads only the session; a failed read caches nothing", func(t *testing.T) {
-		r := newRig(t, time.Minute)
-		r.st.err = session.ErrUnavailable
-		if _, err := r.a.Authorize(context.Background(), "Bearer "+r.good(t)); !errors.Is(err, session.ErrUnavailable) {
-			t.Fatalf("err = %v", err)
-		}
-		r.st.err = nil
-		for i := range 3 {
-			if _, err := r.a.Authorize(context.Background(), "Bearer "+r.good(t)); err != nil {
-				t.Fatalf("call %d: %v", i, err)
-			}
-		}
-		if auth, only := r.st.calls(); auth != 2 || only != 2 {
-			t.Fatalf("%d GetAuthState and %d GetSession calls, want 2 (the failure, then the one that fills the cache) and 2", auth, only)
-		}
-	})
-	t.Run("a warm entry still reads the session, and a missing one is a plain deny", func(t *testing.T) {
-		r := newRig(t, time.Minute)
+func TestEachDecisionReadsTheSessionOnce(t *testing.T) {
+	r := newRig(t)
+	for range 3 {
 		if _, err := r.a.Authorize(context.Background(), "Bearer "+r.good(t)); err != nil {
 			t.Fatal(err)
 		}
-		r.st.sess = nil
-		_, err := r.a.Authorize(context.Background(), "Bearer "+r.good(t))
-		if !errors.Is(err, errNoSession) {
-			t.Fatalf("err = %v, want errNoSession", err)
-		}
-		if rec, _ := r.logs.last(t); rec.Level != slog.LevelInfo {
-			t.Errorf("logged at %v", rec.Level)
-		}
-	})
-	t.Run("an entry is good until exactly its TTL, and never for a clock that went back", func(t *testing.T) {
-		c := &versionCache{ttl: time.Minute, m: map[string]cachedUser{}}
-		u := &session.User{ID: "user-1", Ver: 3}
-		c.put(u, now)
-		for _, tc := range []struct {
-			at  time.Time
-			hit bool
-		}{
-			{now, true},
-			{now.Add(time.Minute - time.Nanosecond), true},
-			{now.Add(time.Minute), false},
-			{now.Add(time.Hour), false},
-			{now.Add(-time.Nanosecond), false},
-		} {
-			if got, ok := c.get("user-1", tc.at); ok != tc.hit || ok && got != u {
-				t.Errorf("get at %v: %v, %v; want hit %v", tc.at.Sub(now), got, ok, tc.hit)
-			}
-		}
-		if _, ok := c.get("user-2", now); ok {
-			t.Error("a user never put is a hit")
-		}
-	})
-	t.Run("the cache holds up to maxCachedUsers users, and is emptied when one more comes", func(t *testing.T) {
-		c := &versionCache{ttl: time.Minute, m: map[string]cachedUser{}}
-		for i := range maxCachedUsers {
-			c.put(&session.User{ID: "u" + strconv.Itoa(i)}, now)
-		}
-		if len(c.m) != maxCachedUsers {
-			t.Fatalf("%d entries, want %d", len(c.m), maxCachedUsers)
-		}
-		if _, ok := c.get("u0", now); !ok {
-			t.Fatal("the first entry was dropped before the bound")
-		}
-		c.put(&session.User{ID: "one-more"}, now)
-		if len(c.m) != 1 {
-			t.Fatalf("%d entries after passing the bound, want only the new one", len(c.m))
-		}
-		if _, ok := c.get("one-more", now); !ok {
-			t.Fatal("the new entry is missing")
-		}
-		c.put(&session.User{ID: "one-more", Ver: 4}, now)
-		if len(c.m) != 1 {
-			t.Fatalf("re-putting a user made %d entries", len(c.m))
-		}
-	})
-	t.Run("through the authorizer, an expired entry is read again", func(t *testing.T) {
-		r := newRig(t, time.Minute)
-		if _, err := r.a.Authorize(context.Background(), "Bearer "+r.good(t)); err != nil {
-			t.Fatal(err)
-		}
-		*r.clock = r.clock.Add(time.Minute)
-		at := r.good(t)
-		r.st.user.Ver = 4 // bumped meanwhile: the stale cached version would allow
-		if _, err := r.a.Authorize(context.Background(), "Bearer "+at); err == nil || err.Error() != "token version is not current" {
-			t.Fatalf("err = %v, want the fresh version's deny", err)
-		}
-	})
+	}
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
+	if r.st.reads != 3 {
+		t.Fatalf("%d reads for 3 decisions, want 3", r.st.reads)
+	}
 }

@@ -58,16 +58,6 @@ func (s *snapshot) GetItem(_ context.Context, in *dynamodb.GetItemInput, _ ...fu
 	return &dynamodb.GetItemOutput{Item: s.items[pk(in.Key)]}, nil
 }
 
-func (s *snapshot) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
-	var found []map[string]types.AttributeValue
-	for _, k := range in.RequestItems[s.table].Keys {
-		if it, ok := s.items[pk(k)]; ok {
-			found = append(found, it)
-		}
-	}
-	return &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{s.table: found}}, nil
-}
-
 func pk(key map[string]types.AttributeValue) string {
 	v, _ := key["pk"].(*types.AttributeValueMemberS)
 	if v == nil {
@@ -79,13 +69,12 @@ func pk(key map[string]types.AttributeValue) string {
 // benchRig is one algorithm's signed-in user: the access token, the event carrying
 // it, the table's items and the public key set.
 type benchRig struct {
-	alg     string
-	token   string
-	event   []byte
-	db      *snapshot
-	public  *keys.Set
-	now     func() time.Time
-	handler map[string]lambda.Handler // by TOKEN_VERSION_CACHE_TTL
+	alg    string
+	token  string
+	event  []byte
+	db     *snapshot
+	public *keys.Set
+	now    func() time.Time
 }
 
 var (
@@ -123,17 +112,16 @@ func rig(b *testing.B, alg string) *benchRig {
 	}
 	r := &benchRig{
 		alg: alg, token: tok.AccessToken, public: public, now: h.Clock.Now,
-		event:   bytes.ReplaceAll(raw, []byte("$ACCESS_TOKEN"), []byte(tok.AccessToken)),
-		db:      &snapshot{table: h.Table, items: items},
-		handler: map[string]lambda.Handler{},
+		event: bytes.ReplaceAll(raw, []byte("$ACCESS_TOKEN"), []byte(tok.AccessToken)),
+		db:    &snapshot{table: h.Table, items: items},
 	}
 	rigs[alg] = r
 	return r
 }
 
-// authorizer returns the authorizer function's App over the snapshot, with the
-// token-version cache TTL given ("" is the default, off).
-func (r *benchRig) authorizer(b *testing.B, cacheTTL string) (*app.App, lambda.Handler) {
+// authorizer returns the authorizer function's App over the snapshot and the handler
+// Lambda runs.
+func (r *benchRig) authorizer(b *testing.B) (*app.App, lambda.Handler) {
 	b.Helper()
 	f, ok := app.Lookup("authorizer")
 	if !ok {
@@ -141,7 +129,7 @@ func (r *benchRig) authorizer(b *testing.B, cacheTTL string) (*app.App, lambda.H
 	}
 	env := map[string]string{
 		"TABLE_NAME": r.db.table, "ISSUER": testenv.Issuer, "AUDIENCE": testenv.Audience,
-		"PUBLIC_KEYS": string(r.public.JWKS()), "TOKEN_VERSION_CACHE_TTL": cacheTTL,
+		"PUBLIC_KEYS": string(r.public.JWKS()),
 	}
 	cfg, err := config.FromEnv(func(k string) string { return env[k] }, f.Uses)
 	if err != nil {
@@ -207,12 +195,12 @@ func signature(b *testing.B, r *benchRig) func() bool {
 }
 
 // BenchmarkAuthorizerPath is the whole CPU path of one authorization as Lambda runs
-// it (Invoke), token-version cache off (the default).
+// it (Invoke).
 func BenchmarkAuthorizerPath(b *testing.B) {
 	for _, alg := range benchAlgs {
 		b.Run(alg, func(b *testing.B) {
 			r := rig(b, alg)
-			_, h := r.authorizer(b, "")
+			_, h := r.authorizer(b)
 			ctx := lambdaCtx(b)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -226,7 +214,7 @@ func BenchmarkAuthorizerPath(b *testing.B) {
 // whole event into the typed struct for Handle and encoding its answer.
 func BenchmarkAuthorizerPathTyped(b *testing.B) {
 	r := rig(b, keys.EdDSA)
-	a, _ := r.authorizer(b, "")
+	a, _ := r.authorizer(b)
 	h := lambda.NewHandler(a.Authorizer.Handle)
 	ctx := lambdaCtx(b)
 	b.ReportAllocs()
@@ -235,41 +223,26 @@ func BenchmarkAuthorizerPathTyped(b *testing.B) {
 	}
 }
 
-// BenchmarkAuthorizerPathCached is the path with the token-version cache on and warm:
-// the user's record comes from the container, the session from one GetItem.
-func BenchmarkAuthorizerPathCached(b *testing.B) {
-	r := rig(b, keys.EdDSA)
-	_, h := r.authorizer(b, "1m")
-	ctx := lambdaCtx(b)
-	invoke(b, ctx, h, r.event) // fills the cache
-	b.ReportAllocs()
-	for b.Loop() {
-		invoke(b, ctx, h, r.event)
-	}
-}
-
 // BenchmarkHotPath alternates, iteration by iteration: the whole path
-// (BenchmarkAuthorizerPath), the same with the token-version cache warm, the token
-// check alone (token.Verifier.Verify: the stateless baseline) and the signature check
-// alone, so all four run under the same load and their differences say where the time
-// goes. It reports the median of each over the last hotSamples iterations (path-,
-// cached-, verify- and sig-ns/op) and path/sig: on a shared, noisy box a preemption
-// lands in one iteration of one side and moves a median little, a mean a lot.
+// (BenchmarkAuthorizerPath), the token check alone (token.Verifier.Verify: the
+// stateless baseline) and the signature check alone, so all three run under the same
+// load and their differences say where the time goes. It reports the median of each
+// over the last hotSamples iterations (path-, verify- and sig-ns/op) and path/sig: on
+// a shared, noisy box a preemption lands in one iteration of one side and moves a
+// median little, a mean a lot.
 func BenchmarkHotPath(b *testing.B) {
 	for _, alg := range benchAlgs {
 		b.Run(alg, func(b *testing.B) {
 			r := rig(b, alg)
-			_, h := r.authorizer(b, "")
-			_, cached := r.authorizer(b, "1m")
+			_, h := r.authorizer(b)
 			verifier := token.NewVerifier(r.public, testenv.Issuer, testenv.Audience, r.now)
 			ctx := lambdaCtx(b)
 			sides := []func() bool{
 				func() bool { out, err := h.Invoke(ctx, r.event); return err == nil && allowed(out) },
-				func() bool { out, err := cached.Invoke(ctx, r.event); return err == nil && allowed(out) },
 				func() bool { _, err := verifier.Verify(r.token); return err == nil },
 				signature(b, r),
 			}
-			var took [4][hotSamples]time.Duration
+			var took [3][hotSamples]time.Duration
 			n := 0
 			for b.Loop() {
 				for i, side := range sides {
@@ -281,14 +254,14 @@ func BenchmarkHotPath(b *testing.B) {
 				}
 				n++
 			}
-			var med [4]float64
+			var med [3]float64
 			for i := range med {
 				med[i] = float64(medianOf(took[i][:min(n, hotSamples)]))
 			}
-			for i, unit := range []string{"path-ns/op", "cached-ns/op", "verify-ns/op", "sig-ns/op"} {
+			for i, unit := range []string{"path-ns/op", "verify-ns/op", "sig-ns/op"} {
 				b.ReportMetric(med[i], unit)
 			}
-			b.ReportMetric(med[0]/med[3], "path/sig")
+			b.ReportMetric(med[0]/med[2], "path/sig")
 		})
 	}
 }

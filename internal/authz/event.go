@@ -2,16 +2,18 @@ package authz
 
 // The raw-payload entry point Lambda runs. aws-lambda-go's handler for Handle decodes
 // the whole payload 2.0 event (a dozen headers, the request context, ...) by
-// reflection, about half of an authorization's allocations, to read two fields; Invoke
-// reads those two straight from the bytes and writes the simple response by hand.
+// reflection, most of an authorization's allocations, to read a few fields; Invoke
+// reads those straight from the bytes and writes the simple response by hand.
 //
 // It answers exactly as lambda.NewHandler(a.Handle) does (the equivalence test and
-// FuzzEventCredential hold it to that): the same credential is taken from the same
-// event, the same bytes come back, and a payload that decoder refuses is refused. The
-// one difference is a field Handle never reads that has a type the event struct does
-// not allow ({"version":2}): encoding/json refuses the whole event, Invoke decides on
-// the credential as usual. API Gateway does not send such events, and the decision
-// never depended on those fields.
+// FuzzEventRequest hold it to that): the same request is read from the same event, the
+// same bytes come back, and a payload that decoder refuses is refused. An event that
+// names a field Handle reads twice (which API Gateway never sends) is decoded as
+// encoding/json does it, the slow way, since a repeat decodes into what the first one
+// left. The one difference is a field Handle never reads that has a type the event
+// struct does not allow ({"version":2}): encoding/json refuses the whole event, Invoke
+// decides as usual. API Gateway does not send such events, and the decision never
+// depended on those fields.
 
 import (
 	"bytes"
@@ -19,7 +21,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
 )
 
 // ErrMalformedEvent is wrapped by the error Invoke returns for a payload that
@@ -35,8 +40,9 @@ var (
 	errSyntax    = wrapEvent("invalid JSON")
 	errTooDeep   = wrapEvent("JSON nested too deeply")
 	errNotObject = wrapEvent("not a JSON object")
-	errIdentity  = wrapEvent("identitySource is not an array of strings")
+	errStrings   = wrapEvent("identitySource or cookies is not an array of strings")
 	errHeaders   = wrapEvent("headers is not an object of strings")
+	errFieldType = wrapEvent("a field has a type the event does not allow")
 )
 
 type eventError struct{ reason string }
@@ -49,21 +55,28 @@ func wrapEvent(reason string) error { return &eventError{reason} }
 // Invoke implements lambda.Handler: the payload 2.0 REQUEST authorizer event in, the
 // simple response out, byte for byte what lambda.NewHandler(a.Handle) answers.
 func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	credential, err := eventCredential(payload)
+	req, err := eventRequest(payload)
 	if err != nil {
 		return nil, err
 	}
-	return appendResponse(make([]byte, 0, 192), a.decide(ctx, credential)), nil
+	return appendResponse(make([]byte, 0, 224), a.decide(ctx, req)), nil
 }
 
 // appendResponse appends the simple response for p (nil: denied) as encoding/json
-// writes events.APIGatewayV2CustomAuthorizerSimpleResponse with aws-lambda-go's
-// settings: context's keys sorted, HTML characters not escaped, no newline.
+// writes events.APIGatewayV2CustomAuthorizerSimpleResponse{Context: p.Context()} with
+// aws-lambda-go's settings: context's keys sorted, HTML characters not escaped, no
+// newline.
 func appendResponse(b []byte, p *Principal) []byte {
 	if p == nil {
 		return append(b, `{"isAuthorized":false}`...)
 	}
-	b = append(b, `{"isAuthorized":true,"context":{"scope":`...)
+	var authTime int64
+	if !p.AuthTime.IsZero() {
+		authTime = p.AuthTime.Unix()
+	}
+	b = append(b, `{"isAuthorized":true,"context":{"auth_time":`...)
+	b = strconv.AppendInt(b, authTime, 10)
+	b = append(b, `,"scope":`...)
 	b = appendJSONString(b, p.Scope)
 	b = append(b, `,"sid":`...)
 	b = appendJSONString(b, p.Session)
@@ -129,63 +142,67 @@ func appendJSONString(b []byte, s string) []byte {
 // maxDepth is encoding/json's limit on nesting.
 const maxDepth = 10000
 
-// eventCredential returns what Handle authorizes for the event in payload:
-// identitySource[0] if identitySource has an element, else headers["authorization"].
-// It reads the payload as aws-lambda-go does (json.Decoder.Decode into the event
-// struct): the first JSON value counts and anything after it is ignored; that value
-// must be an object or null (null is an empty event); member names match the two
-// fields case-insensitively, a repeated member decodes again into what the earlier
-// one left (see identity and headers), and the two fields must have their types.
-// The whole first value must be valid JSON.
-func eventCredential(payload []byte) (string, error) {
+// eventRequest returns what Handle reads of the event in payload, read as
+// aws-lambda-go reads it (json.Decoder.Decode into the event struct): the first JSON
+// value counts and anything after it is ignored; that value must be an object or null
+// (null is an empty event) and valid JSON throughout; member names match the fields
+// exactly or else case-insensitively; the fields Handle reads must have their types.
+func eventRequest(payload []byte) (request, error) {
 	s := scanner{data: payload}
 	s.space()
 	if s.i >= len(s.data) {
-		return "", errNoEvent
+		return request{}, errNoEvent
 	}
 	switch s.data[s.i] {
 	case '{':
 	case 'n':
 		// null decodes into nothing: an empty event. What follows is never read.
-		if err := s.literal("null"); err != nil {
-			return "", err
-		}
-		return "", nil
+		return request{}, s.literal("null")
 	default:
 		// Any other value is refused, by its syntax or by its type.
 		if err := s.skip(0); err != nil {
-			return "", err
+			return request{}, err
 		}
-		return "", errNotObject
+		return request{}, errNotObject
 	}
 	var ev event
+	var seen [fieldCount]bool
+	repeated := false
 	s.i++
 	s.space()
 	if s.peek() == '}' {
-		return "", nil // {} and whatever follows
+		return request{}, nil // {} and whatever follows
 	}
 	for {
 		s.space()
 		name, escaped, err := s.str()
 		if err != nil {
-			return "", err
+			return request{}, err
 		}
 		s.space()
 		if s.peek() != ':' {
-			return "", s.fail()
+			return request{}, s.fail()
 		}
 		s.i++
 		s.space()
-		switch field(name, escaped) {
-		case fieldIdentity:
-			err = ev.identity(&s)
-		case fieldHeaders:
+		f := field(name, escaped)
+		repeated = repeated || f != fieldOther && seen[f]
+		seen[f] = true
+		switch {
+		case repeated && f != fieldOther:
+			err = s.skip(1) // decoded by encoding/json below
+		case f == fieldIdentity:
+			ev.sources, ev.first, err = s.strings(nil)
+		case f == fieldCookies:
+			ev.cookies = s.i
+			ev.nCookies, _, err = s.strings(nil)
+		case f == fieldHeaders:
 			err = ev.headers(&s)
 		default:
 			err = s.skip(1)
 		}
 		if err != nil {
-			return "", err
+			return request{}, err
 		}
 		s.space()
 		switch s.peek() {
@@ -193,82 +210,121 @@ func eventCredential(payload []byte) (string, error) {
 			s.i++
 			continue
 		case '}':
-			return ev.credential()
+			if repeated {
+				return typedRequest(payload)
+			}
+			return ev.request(payload)
 		}
-		return "", s.fail()
+		return request{}, s.fail()
 	}
 }
 
-// event is what Handle reads of an event, as encoding/json would leave it after the
-// members so far. The strings are quoted JSON, unquoted only for the one used.
-type event struct {
-	sources int    // len(identitySource)
-	first   []byte // identitySource[0]; nil if "" (zero, or left by a null element)
-	auth    []byte // headers["authorization"]; nil if absent or ""
+// typedRequest reads the event the slow way, with encoding/json, as Handle gets it.
+// The scanner has found the payload valid, so only a type can be wrong.
+func typedRequest(payload []byte) (request, error) {
+	var ev events.APIGatewayV2CustomAuthorizerV2Request
+	if err := json.NewDecoder(bytes.NewReader(payload)).Decode(&ev); err != nil {
+		return request{}, errFieldType
+	}
+	req := request{cookies: ev.Cookies}
+	if len(ev.IdentitySource) > 0 {
+		req.credential = ev.IdentitySource[0]
+	} else {
+		req.credential = ev.Headers["authorization"]
+	}
+	req.transport, req.hasTransport = ev.Headers[TransportHeader]
+	return req, nil
 }
 
-func (ev *event) credential() (string, error) {
+// event is what Handle reads of an event whose fields appear once each, as quoted
+// JSON strings (nil: "" or absent), unquoted only when used.
+type event struct {
+	sources      int    // len(identitySource)
+	first        []byte // identitySource[0]
+	auth         []byte // headers["authorization"]
+	transport    []byte // headers[TransportHeader]
+	hasTransport bool
+	cookies      int // where the cookies array starts (0: no cookies member)
+	nCookies     int
+}
+
+func (ev *event) request(payload []byte) (request, error) {
+	var req request
+	var err error
 	q := ev.auth
 	if ev.sources > 0 {
 		q = ev.first
 	}
-	if q == nil {
-		return "", nil
+	if req.credential, err = unquote(q); err != nil {
+		return request{}, err
 	}
-	return unquote(q)
+	if req.transport, err = unquote(ev.transport); err != nil {
+		return request{}, err
+	}
+	req.hasTransport = ev.hasTransport
+	// The cookies are read only for a request without a credential (cookie-only mode).
+	if req.credential == "" && ev.nCookies > 0 {
+		req.cookies = make([]string, 0, ev.nCookies)
+		s := scanner{data: payload, i: ev.cookies}
+		if _, _, err := s.strings(func(q []byte) error {
+			c, err := unquote(q)
+			req.cookies = append(req.cookies, c)
+			return err
+		}); err != nil {
+			return request{}, err
+		}
+	}
+	return req, nil
 }
 
-// identity decodes an identitySource member as encoding/json decodes into the
-// []string already there: null empties it; an array overwrites its elements in
-// place, so a null element keeps the string an earlier member left at that index
-// (only index 0 is read; null and [] leave none, so it is then ""); anything else is
-// refused.
-func (ev *event) identity(s *scanner) error {
+// strings reads an array of strings into a fresh []string as encoding/json does: null
+// and [] are empty, a null element is "", anything else is refused. It returns the
+// length and the first element, and hands each element to each (if not nil), quoted
+// (nil for null).
+func (s *scanner) strings(each func(quoted []byte) error) (n int, first []byte, err error) {
 	switch s.peek() {
 	case 'n':
-		if err := s.literal("null"); err != nil {
-			return err
-		}
-		ev.sources, ev.first = 0, nil
-		return nil
+		return 0, nil, s.literal("null")
 	case '[':
 	default:
 		if err := s.skip(1); err != nil {
-			return err
+			return 0, nil, err
 		}
-		return errIdentity
+		return 0, nil, errStrings
 	}
 	s.i++
 	s.space()
 	if s.peek() == ']' {
 		s.i++
-		ev.sources, ev.first = 0, nil
-		return nil
+		return 0, nil, nil
 	}
-	n := 0
 	for {
 		s.space()
 		start := s.i
+		var q []byte
 		switch s.peek() {
 		case '"':
 			if _, _, err := s.str(); err != nil {
-				return err
+				return 0, nil, err
 			}
-			if n == 0 {
-				ev.first = s.data[start:s.i]
-				if s.i-start == 2 {
-					ev.first = nil
-				}
-			}
+			q = s.data[start:s.i]
 		case 'n':
 			if err := s.literal("null"); err != nil {
-				return err
+				return 0, nil, err
 			}
 		default:
 			if err := s.skip(2); err != nil {
-				return err
+				return 0, nil, err
 			}
-			return errIdentity
+			return 0, nil, errStrings
+		}
+		if n == 0 {
+			first = q
+		}
+		if each != nil {
+			if err := each(q); err != nil {
+				return 0, nil, err
+			}
 		}
 		n++
 		s.space()
@@ -278,24 +334,19 @@ func (ev *event) identity(s *scanner) error {
 			continue
 		case ']':
 			s.i++
-			ev.sources = n
-			return nil
+			return n, first, nil
 		}
-		return s.fail()
+		return 0, nil, s.fail()
 	}
 }
 
-// headers decodes a headers member as encoding/json decodes into the
-// map[string]string already there: null drops the map; an object adds its members to
-// it (a null value is ""); anything else is refused. Keys match exactly.
+// headers reads a headers member into a fresh map[string]string as encoding/json
+// does: null is none; an object's members are its entries, a null value "" and a
+// repeated key the last; anything else is refused. Keys match exactly.
 func (ev *event) headers(s *scanner) error {
 	switch s.peek() {
 	case 'n':
-		if err := s.literal("null"); err != nil {
-			return err
-		}
-		ev.auth = nil
-		return nil
+		return s.literal("null")
 	case '{':
 	default:
 		if err := s.skip(1); err != nil {
@@ -321,25 +372,28 @@ func (ev *event) headers(s *scanner) error {
 		}
 		s.i++
 		s.space()
-		isAuth := isKey(name, escaped, "authorization")
+		var dst *[]byte
+		switch {
+		case isKey(name, escaped, "authorization"):
+			dst = &ev.auth
+		case isKey(name, escaped, TransportHeader):
+			dst, ev.hasTransport = &ev.transport, true
+		}
 		start := s.i
 		switch s.peek() {
 		case '"':
 			if _, _, err := s.str(); err != nil {
 				return err
 			}
-			if isAuth {
-				ev.auth = s.data[start:s.i]
-				if s.i-start == 2 {
-					ev.auth = nil
-				}
+			if dst != nil {
+				*dst = s.data[start:s.i]
 			}
 		case 'n':
 			if err := s.literal("null"); err != nil {
 				return err
 			}
-			if isAuth {
-				ev.auth = nil
+			if dst != nil {
+				*dst = nil
 			}
 		default:
 			if err := s.skip(2); err != nil {
@@ -364,6 +418,8 @@ const (
 	fieldOther = iota
 	fieldIdentity
 	fieldHeaders
+	fieldCookies
+	fieldCount
 )
 
 // field says which of the fields Handle reads a member name (quoted, as in the
@@ -376,6 +432,8 @@ func field(quoted []byte, escaped bool) int {
 		return fieldIdentity
 	case isFold(quoted, escaped, "headers"):
 		return fieldHeaders
+	case isFold(quoted, escaped, "cookies"):
+		return fieldCookies
 	}
 	return fieldOther
 }
@@ -417,6 +475,9 @@ func isKey(quoted []byte, escaped bool, name string) bool {
 // unquote decodes a JSON string as encoding/json does. Only a string with escapes or
 // bytes that are not UTF-8 takes the slow way.
 func unquote(quoted []byte) (string, error) {
+	if len(quoted) <= 2 {
+		return "", nil // nil (absent or null) or ""
+	}
 	if plain(quoted, bytes.IndexByte(quoted, '\\') >= 0) {
 		return string(quoted[1 : len(quoted)-1]), nil
 	}

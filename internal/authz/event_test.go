@@ -1,6 +1,6 @@
 package authz
 
-// Invoke's decoding and encoding held to aws-lambda-go's: the credential eventCredential
+// Invoke's decoding and encoding held to aws-lambda-go's: the request eventRequest
 // reads against what json.Decoder (as lambda.NewHandler uses it) leaves in the event
 // struct, and appendResponse against encoding/json's output. The integration test
 // TestInvokeAnswersAsTheTypedHandler (invoke_test.go) runs both handlers whole.
@@ -12,56 +12,72 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// typedCredential is what Handle authorizes for payload after aws-lambda-go decoded
-// it: json.NewDecoder(...).Decode into the event struct.
-func typedCredential(payload []byte) (string, error) {
+// typedRequest is what Handle reads of payload after aws-lambda-go decoded it:
+// json.NewDecoder(...).Decode into the event struct.
+func typedEventRequest(payload []byte) (request, error) {
 	var ev events.APIGatewayV2CustomAuthorizerV2Request
 	if err := json.NewDecoder(bytes.NewBuffer(payload)).Decode(&ev); err != nil {
-		return "", err
+		return request{}, err
 	}
+	req := request{cookies: ev.Cookies}
 	if len(ev.IdentitySource) > 0 {
-		return ev.IdentitySource[0], nil
+		req.credential = ev.IdentitySource[0]
+	} else {
+		req.credential = ev.Headers["authorization"]
 	}
-	return ev.Headers["authorization"], nil
+	req.transport, req.hasTransport = ev.Headers[TransportHeader]
+	return req, nil
 }
 
 // readsField reports whether a type error is in a field Handle reads (or is the
-// event's own type), where eventCredential must refuse too.
+// event's own type), where eventRequest must refuse too.
 func readsField(err error) bool {
 	var te *json.UnmarshalTypeError
 	if !errors.As(err, &te) {
 		return true // a syntax error or no value at all
 	}
-	return te.Field == "" || te.Field == "identitySource" || strings.HasPrefix(te.Field, "identitySource.") ||
-		te.Field == "headers" || strings.HasPrefix(te.Field, "headers.")
+	for _, f := range []string{"identitySource", "headers", "cookies"} {
+		if te.Field == f || strings.HasPrefix(te.Field, f+".") {
+			return true
+		}
+	}
+	return te.Field == ""
 }
 
-// sameCredential fails unless eventCredential reads payload as the typed path does.
-func sameCredential(t *testing.T, payload []byte) {
+// sameRequest fails unless eventRequest reads payload as the typed path does. The
+// cookies count only for a request without a credential, the only one that reads them.
+func sameRequest(t *testing.T, payload []byte) {
 	t.Helper()
-	want, wantErr := typedCredential(payload)
-	got, err := eventCredential(payload)
+	want, wantErr := typedEventRequest(payload)
+	got, err := eventRequest(payload)
+	if err == nil && got.credential != "" {
+		got.cookies, want.cookies = nil, nil
+	}
+	same := got.credential == want.credential && got.transport == want.transport &&
+		got.hasTransport == want.hasTransport && slices.Equal(got.cookies, want.cookies)
 	switch {
 	case wantErr == nil && err != nil:
-		t.Fatalf("eventCredential refused what encoding/json decodes: %v", err)
-	case wantErr == nil && got != want:
-		t.Fatalf("eventCredential = %q, encoding/json left %q", got, want)
+		t.Fatalf("eventRequest refused what encoding/json decodes: %v", err)
+	case wantErr == nil && !same:
+		t.Fatalf("eventRequest = %+v, encoding/json left %+v", got, want)
 	case wantErr != nil && err == nil && readsField(wantErr):
-		t.Fatalf("eventCredential = %q, but encoding/json refuses the event: %v", got, wantErr)
+		t.Fatalf("eventRequest = %+v, but encoding/json refuses the event: %v", got, wantErr)
 	case err != nil && !errors.Is(err, ErrMalformedEvent):
-		t.Fatalf("eventCredential's error %v does not wrap ErrMalformedEvent", err)
+		t.Fatalf("eventRequest's error %v does not wrap ErrMalformedEvent", err)
 	}
 }
 
 func eventFixtures(tb testing.TB) map[string][]byte {
 	tb.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", "events", "*.json"))
+	paths, err := filepath.Glob(filepath.Join("testdata", "events*", "*.json"))
 	if err != nil || len(paths) == 0 {
 		tb.Fatalf("no testdata/events: %v", err)
 	}
@@ -71,24 +87,24 @@ func eventFixtures(tb testing.TB) map[string][]byte {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		out[strings.TrimSuffix(filepath.Base(p), ".json")] = b
+		out[filepath.Base(filepath.Dir(p))+": "+strings.TrimSuffix(filepath.Base(p), ".json")] = b
 	}
 	return out
 }
 
-func TestEventCredentialReadsEveryFixtureAsEncodingJSONDoes(t *testing.T) {
+func TestEventRequestReadsEveryFixtureAsEncodingJSONDoes(t *testing.T) {
 	for name, payload := range eventFixtures(t) {
 		t.Run(strings.ReplaceAll(name, "-", " "), func(t *testing.T) {
-			sameCredential(t, payload)
-			_, err := eventCredential(payload)
-			if refused := err != nil; refused != strings.HasPrefix(name, "error-") {
+			sameRequest(t, payload)
+			_, err := eventRequest(payload)
+			if refused := err != nil; refused != strings.Contains(name, ": error-") {
 				t.Errorf("refused: %v (%v); the fixture's name says %v", refused, err, !refused)
 			}
 		})
 	}
 }
 
-func TestEventCredentialNesting(t *testing.T) {
+func TestEventRequestNesting(t *testing.T) {
 	nest := func(n int) []byte {
 		return []byte(`{"identitySource":["Bearer x"],"x":` + strings.Repeat("[", n-1) + strings.Repeat("]", n-1) + `}`)
 	}
@@ -102,15 +118,15 @@ func TestEventCredentialNesting(t *testing.T) {
 		{"a deep identity source element is refused as too deep", []byte(`{"identitySource":[` + strings.Repeat("{\"a\":", maxDepth) + "1" + strings.Repeat("}", maxDepth) + `]}`), errTooDeep},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sameCredential(t, tc.payload)
-			if _, err := eventCredential(tc.payload); !errors.Is(err, tc.err) {
+			sameRequest(t, tc.payload)
+			if _, err := eventRequest(tc.payload); !errors.Is(err, tc.err) {
 				t.Errorf("error %v, want %v", err, tc.err)
 			}
 		})
 	}
 }
 
-func TestEventCredentialRefusalsSayWhyWithoutTheCredential(t *testing.T) {
+func TestEventRequestRefusalsSayWhyWithoutTheCredential(t *testing.T) {
 	for _, tc := range []struct {
 		name, payload string
 		err           error
@@ -119,11 +135,13 @@ func TestEventCredentialRefusalsSayWhyWithoutTheCredential(t *testing.T) {
 		{"a cut-off event is truncated", `{"identitySource":["Bearer secret`, errTruncated},
 		{"a stray character is invalid JSON", `{"identitySource":["Bearer secret"]x}`, errSyntax},
 		{"an array is not an object", `["Bearer secret"]`, errNotObject},
-		{"an identity source string is not an array of strings", `{"identitySource":"Bearer secret"}`, errIdentity},
+		{"an identity source string is not an array of strings", `{"identitySource":"Bearer secret"}`, errStrings},
+		{"a cookie number is not a string", `{"cookies":["__Host-access_token=secret",5]}`, errStrings},
+		{"a repeated field with a number for a string has the wrong type", `{"headers":{},"headers":{"authorization":"Bearer secret","port":443}}`, errFieldType},
 		{"a header number is not a string", `{"headers":{"authorization":"Bearer secret","port":443}}`, errHeaders},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := eventCredential([]byte(tc.payload))
+			_, err := eventRequest([]byte(tc.payload))
 			if !errors.Is(err, tc.err) || !errors.Is(err, ErrMalformedEvent) {
 				t.Fatalf("error %v, want %v", err, tc.err)
 			}
@@ -134,14 +152,14 @@ func TestEventCredentialRefusalsSayWhyWithoutTheCredential(t *testing.T) {
 	}
 }
 
-// FuzzEventCredential: for any payload, the credential is the one encoding/json's
+// FuzzEventRequest: for any payload, the request read is the one encoding/json's
 // decoding gives, and a payload it refuses for its syntax or for a field Handle reads
 // is refused.
-func FuzzEventCredential(f *testing.F) {
+func FuzzEventRequest(f *testing.F) {
 	for _, payload := range eventFixtures(f) {
 		f.Add(payload)
 	}
-	f.Fuzz(func(t *testing.T, payload []byte) { sameCredential(t, payload) })
+	f.Fuzz(func(t *testing.T, payload []byte) { sameRequest(t, payload) })
 }
 
 // typedResponse is what aws-lambda-go writes for Handle's answer.
@@ -149,8 +167,7 @@ func typedResponse(t *testing.T, p *Principal) []byte {
 	t.Helper()
 	resp := events.APIGatewayV2CustomAuthorizerSimpleResponse{}
 	if p != nil {
-		resp = events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true,
-			Context: map[string]any{"sub": p.Subject, "sid": p.Session, "scope": p.Scope}}
+		resp = events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: p.Context()}
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -168,6 +185,8 @@ func TestAppendResponseWritesWhatEncodingJSONWrites(t *testing.T) {
 	}{
 		{"a deny", nil},
 		{"an allow", &Principal{Subject: "u-1", Session: "s-1", Scope: "read write"}},
+		{"an allow with an auth_time", &Principal{Subject: "u-1", Session: "s-1", Scope: "read write", AuthTime: time.Unix(1_900_000_000, 0)}},
+		{"an auth_time before 1970", &Principal{Subject: "u-1", Session: "s-1", AuthTime: time.Unix(-5, 0)}},
 		{"an empty scope", &Principal{Subject: "u-1", Session: "s-1"}},
 		{"characters encoding/json escapes", &Principal{Subject: "a\"b\\c\x00\x1f\b\f\n\r\t", Session: "<&>\u2028\u2029\x7f", Scope: "\xff\xfe é 😀"}},
 	} {
@@ -183,7 +202,7 @@ func FuzzAppendResponse(f *testing.F) {
 	f.Add("u-2b7e151628aed2a6abf7158809cf4f3c", "ZpXbQAAAAAAAAAAAAAAAAA", "openid profile")
 	f.Add("\"\\", "\x00\u2028", "\xff<>&")
 	f.Fuzz(func(t *testing.T, sub, sid, scope string) {
-		p := &Principal{Subject: sub, Session: sid, Scope: scope}
+		p := &Principal{Subject: sub, Session: sid, Scope: scope, AuthTime: time.Unix(int64(len(sub))*1_000_003, 0)}
 		if got, want := appendResponse(nil, p), typedResponse(t, p); !bytes.Equal(got, want) {
 			t.Errorf("appendResponse = %q\nencoding/json  = %q", got, want)
 		}

@@ -2,10 +2,11 @@ package authz_test
 
 // Invoke, the raw-payload handler Lambda runs, against the typed handler it replaced
 // (lambda.NewHandler(Handle), as aws-lambda-go wraps it), both on one wired App against
-// DynamoDB Local, for every event under testdata/events. A fixture's name says what
-// both must do with it: allow-, deny- or error- (refused as malformed, which Lambda
-// reports as a function error and API Gateway answers 500). $ACCESS_TOKEN in a
-// fixture is replaced by a live access token.
+// DynamoDB Local, for every event under testdata/events and, with cookie-only mode on,
+// testdata/events-cookie-mode. A fixture's name says what both must do with it:
+// allow-, deny- or error- (refused as malformed, which Lambda reports as a function
+// error and API Gateway answers 500). $ACCESS_TOKEN in a fixture is replaced by a live
+// access token.
 
 import (
 	"bytes"
@@ -28,18 +29,25 @@ var _ lambda.Handler = (*authz.Authorizer)(nil)
 
 func TestInvokeAnswersAsTheTypedHandler(t *testing.T) {
 	t.Parallel()
-	h, u, tok := setup(t, nil)
+	for _, mode := range []struct{ dir, name, cookie string }{
+		{"events", "by default", ""},
+		{"events-cookie-mode", "in cookie-only mode", "on"},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			h, u, tok := setup(t, map[string]string{"ACCESS_TOKEN_COOKIE": mode.cookie})
+			answerAlike(t, h, u, tok, mode.dir)
+		})
+	}
+}
+
+// answerAlike runs every event under testdata/<dir> through both handlers.
+func answerAlike(t *testing.T, h *testenv.Harness, u testenv.User, tok testenv.Tokens, dir string) {
 	typed := lambda.NewHandler(h.App.Authorizer.Handle)
-	paths, err := filepath.Glob(filepath.Join("testdata", "events", "*.json"))
+	paths, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
 	if err != nil || len(paths) == 0 {
-		t.Fatalf("no testdata/events: %v", err)
+		t.Fatalf("no testdata/%s: %v", dir, err)
 	}
-	allow, err := json.Marshal(events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true,
-		Context: map[string]any{"sub": u.ID, "sid": tok.SessionID, "scope": "read write"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string][]byte{"allow": allow, "deny": []byte(`{"isAuthorized":false}`), "error": nil}
 	verbs := map[string]string{"allow": "allow it", "deny": "deny it", "error": "refuse it as malformed"}
 	for _, path := range paths {
 		name := strings.TrimSuffix(filepath.Base(path), ".json")
@@ -50,13 +58,22 @@ func TestInvokeAnswersAsTheTypedHandler(t *testing.T) {
 				t.Fatal(err)
 			}
 			payload := bytes.ReplaceAll(raw, []byte("$ACCESS_TOKEN"), []byte(tok.AccessToken))
-			wantOut, wantErr := typed.Invoke(testenv.Ctx(t), payload)
+			want, wantErr := typed.Invoke(testenv.Ctx(t), payload)
 			got, err := h.App.Authorizer.Invoke(testenv.Ctx(t), payload)
-			if (wantErr != nil) != (outcome == "error") || !bytes.Equal(wantOut, want[outcome]) {
-				t.Fatalf("the typed handler answered %s, %v: the fixture is not a case of %s", wantOut, wantErr, outcome)
+			var answer events.APIGatewayV2CustomAuthorizerSimpleResponse
+			if wantErr == nil {
+				if err := json.Unmarshal(want, &answer); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if !bytes.Equal(got, wantOut) || (err != nil) != (wantErr != nil) {
-				t.Fatalf("Invoke answered %s, %v\nthe typed handler %s, %v", got, err, wantOut, wantErr)
+			switch {
+			case (wantErr != nil) != (outcome == "error"),
+				outcome == "allow" && (!answer.IsAuthorized || answer.Context["sub"] != u.ID || answer.Context["sid"] != tok.SessionID),
+				outcome == "deny" && string(want) != `{"isAuthorized":false}`:
+				t.Fatalf("the typed handler answered %s, %v: the fixture is not a case of %s", want, wantErr, outcome)
+			}
+			if !bytes.Equal(got, want) || (err != nil) != (wantErr != nil) {
+				t.Fatalf("Invoke answered %s, %v\nthe typed handler %s, %v", got, err, want, wantErr)
 			}
 			if err != nil && !errors.Is(err, authz.ErrMalformedEvent) {
 				t.Errorf("Invoke's error %v does not wrap ErrMalformedEvent", err)

@@ -10,6 +10,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -47,7 +48,8 @@ const (
 	UseAccessTTL                    // ACCESS_TOKEN_TTL
 	UseLifetimes                    // REFRESH_TOKEN_TTL, SESSION_MAX_AGE
 	UseReuseGrace                   // REFRESH_REUSE_GRACE
-	UseVersionCache                 // TOKEN_VERSION_CACHE_TTL
+	UseSessionLimit                 // MAX_SESSIONS_PER_USER
+	UseAccessCookie                 // ACCESS_TOKEN_COOKIE
 	UseSigningKey                   // the private key set that signs access tokens
 	UsePublicKeys                   // the public key set (JWKS) that verifies them
 	UseRefreshKey                   // the secret that derives refresh-token chains
@@ -55,7 +57,7 @@ const (
 	// UseAll is every setting: the local server and the tests, which run every
 	// function in one process.
 	UseAll = UseTable | UseClaims | UseAccessTTL | UseLifetimes | UseReuseGrace |
-		UseVersionCache | UseSigningKey | UsePublicKeys | UseRefreshKey
+		UseSessionLimit | UseAccessCookie | UseSigningKey | UsePublicKeys | UseRefreshKey
 )
 
 // KeySource says where one piece of key material comes from; at most one field is set.
@@ -87,18 +89,24 @@ var keySources = []keySource{
 // Config is the whole configuration of the service; settings a function does not use
 // are zero.
 type Config struct {
-	Uses                 Use
-	TableName            string
-	Issuer               string
-	Audience             string
-	AccessTokenTTL       time.Duration
-	RefreshTokenTTL      time.Duration
-	SessionMaxAge        time.Duration
-	RefreshReuseGrace    time.Duration
-	TokenVersionCacheTTL time.Duration
-	SigningKey           KeySource // SIGNING_KEY_PARAMETER | SIGNING_KEY_FILE | SIGNING_KEY
-	PublicKeys           KeySource // PUBLIC_KEYS_PARAMETER | PUBLIC_KEYS_FILE | PUBLIC_KEYS
-	RefreshKey           KeySource // REFRESH_KEY_PARAMETER | REFRESH_KEY_FILE | REFRESH_KEY
+	Uses              Use
+	TableName         string
+	Issuer            string
+	Audience          string
+	AccessTokenTTL    time.Duration
+	RefreshTokenTTL   time.Duration
+	SessionMaxAge     time.Duration
+	RefreshReuseGrace time.Duration
+	// MaxSessionsPerUser is the most sessions a user may have at once; 0 for no limit.
+	MaxSessionsPerUser int
+	// AccessTokenCookie is cookie-only mode (ACCESS_TOKEN_COOKIE=on): a cookie-transport
+	// login, refresh or account answer hands the access token out only as an HttpOnly
+	// cookie, and the authorizer accepts it from there (with the transport header, the
+	// CSRF guard), so no page script ever holds a token.
+	AccessTokenCookie bool
+	SigningKey        KeySource // SIGNING_KEY_PARAMETER | SIGNING_KEY_FILE | SIGNING_KEY
+	PublicKeys        KeySource // PUBLIC_KEYS_PARAMETER | PUBLIC_KEYS_FILE | PUBLIC_KEYS
+	RefreshKey        KeySource // REFRESH_KEY_PARAMETER | REFRESH_KEY_FILE | REFRESH_KEY
 }
 
 // Variables lists the environment variables the settings in u may be read from, in a
@@ -116,12 +124,22 @@ func (u Use) Variables() []string {
 	add(UseAccessTTL, "ACCESS_TOKEN_TTL")
 	add(UseLifetimes, "REFRESH_TOKEN_TTL", "SESSION_MAX_AGE")
 	add(UseReuseGrace, "REFRESH_REUSE_GRACE")
-	add(UseVersionCache, "TOKEN_VERSION_CACHE_TTL")
+	add(UseSessionLimit, "MAX_SESSIONS_PER_USER")
+	add(UseAccessCookie, "ACCESS_TOKEN_COOKIE")
 	for _, k := range keySources {
 		add(k.use, k.prefix+"_PARAMETER", k.prefix+"_FILE", k.prefix)
 	}
 	return names
 }
+
+// DefaultMaxSessionsPerUser is MAX_SESSIONS_PER_USER's default.
+const DefaultMaxSessionsPerUser = 10
+
+// MaxSessionLimit is the largest MAX_SESSIONS_PER_USER: with at most this many
+// sessions, ending them all (logout everywhere, a password change, a disable) is one
+// transaction of at most 100 items (the sessions, the two user records and the kept
+// session), and the login record stays well under 4 KB.
+const MaxSessionLimit = 97
 
 // FromEnv reads the settings in u through getenv (os.Getenv in production, a map in
 // tests). It reports every problem at once so one failed start shows them all.
@@ -162,15 +180,36 @@ func FromEnv(getenv func(string) string, u Use) (Config, error) {
 	}
 
 	c := Config{
-		Uses:                 u,
-		TableName:            required(UseTable, "TABLE_NAME"),
-		Issuer:               required(UseClaims, "ISSUER"),
-		Audience:             required(UseClaims, "AUDIENCE"),
-		AccessTokenTTL:       duration(UseAccessTTL, "ACCESS_TOKEN_TTL", DefaultAccessTokenTTL, time.Minute, 24*time.Hour),
-		RefreshTokenTTL:      duration(UseLifetimes, "REFRESH_TOKEN_TTL", DefaultRefreshTokenTTL, time.Minute, 365*24*time.Hour),
-		SessionMaxAge:        duration(UseLifetimes, "SESSION_MAX_AGE", DefaultSessionMaxAge, time.Minute, 365*24*time.Hour),
-		RefreshReuseGrace:    duration(UseReuseGrace, "REFRESH_REUSE_GRACE", DefaultRefreshReuseGrace, MinReuseGrace, time.Minute),
-		TokenVersionCacheTTL: duration(UseVersionCache, "TOKEN_VERSION_CACHE_TTL", 0, 0, 5*time.Minute),
+		Uses:              u,
+		TableName:         required(UseTable, "TABLE_NAME"),
+		Issuer:            required(UseClaims, "ISSUER"),
+		Audience:          required(UseClaims, "AUDIENCE"),
+		AccessTokenTTL:    duration(UseAccessTTL, "ACCESS_TOKEN_TTL", DefaultAccessTokenTTL, time.Minute, 24*time.Hour),
+		RefreshTokenTTL:   duration(UseLifetimes, "REFRESH_TOKEN_TTL", DefaultRefreshTokenTTL, time.Minute, 365*24*time.Hour),
+		SessionMaxAge:     duration(UseLifetimes, "SESSION_MAX_AGE", DefaultSessionMaxAge, time.Minute, 365*24*time.Hour),
+		RefreshReuseGrace: duration(UseReuseGrace, "REFRESH_REUSE_GRACE", DefaultRefreshReuseGrace, MinReuseGrace, time.Minute),
+	}
+	if u&UseSessionLimit != 0 {
+		c.MaxSessionsPerUser = DefaultMaxSessionsPerUser
+		if v := str("MAX_SESSIONS_PER_USER"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > MaxSessionLimit {
+				errs = append(errs, fmt.Errorf("MAX_SESSIONS_PER_USER=%q must be a whole number from 0 (no limit) to %d", v, MaxSessionLimit))
+			} else {
+				c.MaxSessionsPerUser = n
+			}
+		}
+	}
+	if u&UseAccessCookie != 0 {
+		// Exactly the template parameter's AllowedValues: "true" or "1" would be a
+		// guess at what the operator meant, and a wrong guess changes who can read tokens.
+		switch v := str("ACCESS_TOKEN_COOKIE"); v {
+		case "", "off":
+		case "on":
+			c.AccessTokenCookie = true
+		default:
+			errs = append(errs, fmt.Errorf("ACCESS_TOKEN_COOKIE=%q must be \"off\" or \"on\"", v))
+		}
 	}
 	if u&UseAccessTTL != 0 && u&UseLifetimes != 0 && c.AccessTokenTTL > c.RefreshTokenTTL {
 		errs = append(errs, fmt.Errorf("ACCESS_TOKEN_TTL (%s) must not exceed REFRESH_TOKEN_TTL (%s)", c.AccessTokenTTL, c.RefreshTokenTTL))

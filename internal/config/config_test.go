@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestDefaults(t *testing.T) {
 	want := Config{
 		Uses: UseAll, TableName: "t", Issuer: "https://iss", Audience: "app",
 		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 336 * time.Hour, SessionMaxAge: 720 * time.Hour,
-		RefreshReuseGrace: 10 * time.Second, SigningKey: KeySource{File: "/k.pem"},
+		RefreshReuseGrace: 10 * time.Second, MaxSessionsPerUser: DefaultMaxSessionsPerUser, SigningKey: KeySource{File: "/k.pem"},
 		PublicKeys: KeySource{Parameter: "/p"}, RefreshKey: KeySource{Value: "rk"},
 	}
 	if c != want {
@@ -34,11 +35,11 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestDurationsAreGoDurations(t *testing.T) {
-	c, err := FromEnv(env(map[string]string{"ACCESS_TOKEN_TTL": "5m", "REFRESH_REUSE_GRACE": "5s", "TOKEN_VERSION_CACHE_TTL": "30s"}), UseAll)
+	c, err := FromEnv(env(map[string]string{"ACCESS_TOKEN_TTL": "5m", "REFRESH_REUSE_GRACE": "5s", "MAX_SESSIONS_PER_USER": "3"}), UseAll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AccessTokenTTL != 5*time.Minute || c.RefreshReuseGrace != 5*time.Second || c.TokenVersionCacheTTL != 30*time.Second {
+	if c.AccessTokenTTL != 5*time.Minute || c.RefreshReuseGrace != 5*time.Second || c.MaxSessionsPerUser != 3 {
 		t.Fatalf("got %+v", c)
 	}
 }
@@ -64,6 +65,11 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"two signing key sources", map[string]string{"SIGNING_KEY_PARAMETER": "/k"}, "exactly one of SIGNING_KEY_PARAMETER"},
 		{"no public key source", map[string]string{"PUBLIC_KEYS_PARAMETER": ""}, "exactly one of PUBLIC_KEYS_PARAMETER, PUBLIC_KEYS_FILE, PUBLIC_KEYS"},
 		{"two refresh key sources", map[string]string{"REFRESH_KEY_FILE": "/rk"}, "exactly one of REFRESH_KEY_PARAMETER"},
+		{"a session limit that is not a number", map[string]string{"MAX_SESSIONS_PER_USER": "ten"}, "MAX_SESSIONS_PER_USER"},
+		{"a negative session limit", map[string]string{"MAX_SESSIONS_PER_USER": "-1"}, "from 0 (no limit) to 97"},
+		{"a session limit beyond one transaction", map[string]string{"MAX_SESSIONS_PER_USER": "98"}, "from 0 (no limit) to 97"},
+		{"an access-token cookie switch that is neither off nor on", map[string]string{"ACCESS_TOKEN_COOKIE": "true"}, `ACCESS_TOKEN_COOKIE="true" must be "off" or "on"`},
+		{"an access-token cookie switch in another case", map[string]string{"ACCESS_TOKEN_COOKIE": "On"}, `must be "off" or "on"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+" is an error that names it", func(t *testing.T) {
@@ -122,6 +128,29 @@ func TestAFunctionReadsOnlyWhatItUses(t *testing.T) {
 	}
 }
 
+func TestCookieOnlyModeIsOffUnlessSwitchedOn(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{{"", false}, {"off", false}, {" on ", true}, {"on", true}} {
+		t.Run("ACCESS_TOKEN_COOKIE="+strconv.Quote(tc.value)+" is "+map[bool]string{false: "off", true: "on"}[tc.want], func(t *testing.T) {
+			c, err := FromEnv(env(map[string]string{"ACCESS_TOKEN_COOKIE": tc.value}), UseAll)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AccessTokenCookie != tc.want {
+				t.Fatalf("AccessTokenCookie = %v, want %v", c.AccessTokenCookie, tc.want)
+			}
+		})
+	}
+	t.Run("a function that does not use it ignores even a bad value", func(t *testing.T) {
+		c, err := FromEnv(env(map[string]string{"ACCESS_TOKEN_COOKIE": "yes"}), UseAll&^UseAccessCookie)
+		if err != nil || c.AccessTokenCookie {
+			t.Fatalf("got %+v, %v", c, err)
+		}
+	})
+}
+
 func TestVariablesNameEachSettingOnce(t *testing.T) {
 	got := strings.Join((UseTable | UseRefreshKey).Variables(), " ")
 	if want := "TABLE_NAME REFRESH_KEY_PARAMETER REFRESH_KEY_FILE REFRESH_KEY"; got != want {
@@ -134,7 +163,7 @@ func TestVariablesNameEachSettingOnce(t *testing.T) {
 		}
 		seen[v] = true
 	}
-	if len(seen) != 17 {
-		t.Fatalf("UseAll has %d variables, want 17", len(seen))
+	if len(seen) != 18 {
+		t.Fatalf("UseAll has %d variables, want 18", len(seen))
 	}
 }

@@ -48,6 +48,12 @@ func txOps(t *testing.T) []txOp {
 		if u := f.h.Item(t, "u#"+f.sess.UserID); testenv.N(u, "ver") != 1 || testenv.Has(u, "disabled") {
 			t.Errorf("the user record changed: %v", u)
 		}
+		if l := f.h.Item(t, "n#alice"); testenv.N(l, "ver") != 1 || testenv.N(l, "sg") != 1 || testenv.Has(l, "disabled") {
+			t.Errorf("the login record changed: %v", l)
+		}
+		if testenv.Has(f.h.SessionItem(t, f.sess.ID), "auth_at") {
+			t.Error("the session's auth_time was written")
+		}
 		if f.h.Revoked(t, f.sess.ID) {
 			t.Error("the session was revoked")
 		}
@@ -69,14 +75,16 @@ func txOps(t *testing.T) []txOp {
 				t.Error("the session was written")
 			}
 		}},
-		{"BumpVersion", 2, func(f fixture) error {
-			return f.store.BumpVersion(testenv.Ctx(t), f.sess.UserID, "", nil)
-		}, []string{"ErrNotFound", "ErrNotFound"}, unchanged},
-		{"BumpVersion revoking a live session", 3, func(f fixture) error {
-			return f.store.BumpVersion(testenv.Ctx(t), f.sess.UserID, "", &session.Revocation{SessionID: f.sess.ID, Hash: hash("t0"), Reason: "logout", Now: now})
-		}, []string{"ErrNotFound", "ErrNotFound", "ErrStale"}, unchanged},
-		{"SetDisabled", 2, func(f fixture) error {
-			return f.store.SetDisabled(testenv.Ctx(t), f.sess.UserID, true)
+		{"EndSessions ending everything", 3, func(f fixture) error {
+			return f.store.EndSessions(testenv.Ctx(t), f.ending(t, true))
+		}, []string{"ErrStale", "ErrNotFound", "ErrStale"}, unchanged},
+		{"EndSessions keeping the session", 2, func(f fixture) error {
+			e := f.ending(t, false)
+			e.Keep, e.KeepHash = f.sess, hash("t0")
+			return f.store.EndSessions(testenv.Ctx(t), e)
+		}, []string{"ErrStale", "ErrStale"}, unchanged},
+		{"Reauthenticated", 2, func(f fixture) error {
+			return f.store.Reauthenticated(testenv.Ctx(t), f.sess, f.login, now)
 		}, []string{"ErrNotFound", "ErrNotFound"}, unchanged},
 	}
 }
@@ -179,8 +187,13 @@ func TestRealCancellationsAreClassified(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantSentinels(t, f.store.BumpVersion(testenv.Ctx(t), "usr_impostor", "", nil), "ErrNotFound")
-		wantSentinels(t, f.store.SetDisabled(testenv.Ctx(t), "usr_impostor", true), "ErrNotFound")
+		_, err = f.h.App.Service.RevokeUser(testenv.Ctx(t), "usr_impostor", "", session.ReasonAdminRevoke)
+		wantSentinels(t, err, "ErrNotFound")
+		_, err = f.h.App.Service.SetDisabled(testenv.Ctx(t), "usr_impostor", true)
+		wantSentinels(t, err, "ErrNotFound")
+		if f.h.Revoked(t, f.sess.ID) {
+			t.Error("alice's session was revoked through another account's token record")
+		}
 		if l := f.h.Item(t, "n#alice"); testenv.N(l, "ver") != 1 || testenv.Has(l, "disabled") {
 			t.Errorf("alice's login record changed: %v", l)
 		}
@@ -190,9 +203,9 @@ func TestRealCancellationsAreClassified(t *testing.T) {
 	})
 }
 
-// BumpVersion with a Revocation bumps if and only if the session is live and holds
-// the token at the moment of the write.
-func TestBumpVersionRevokingASession(t *testing.T) {
+// An Ending bumps the version if and only if the session it revokes is live (and holds
+// the token) at the moment of the write.
+func TestEndSessionsRevokingASession(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name    string
@@ -229,7 +242,9 @@ func TestBumpVersionRevokingASession(t *testing.T) {
 			f := newFixture(t)
 			at := tc.prepare(t, f)
 			before := f.h.SessionItem(t, f.sess.ID)
-			err := f.store.BumpVersion(testenv.Ctx(t), f.sess.UserID, "", &session.Revocation{SessionID: f.sess.ID, Hash: tc.hash, Reason: "logout", Now: at})
+			e := f.ending(t, true)
+			e.End, e.Now = []session.Revocation{{SessionID: f.sess.ID, Hash: tc.hash, Reason: "logout", Now: at}}, at
+			err := f.store.EndSessions(testenv.Ctx(t), e)
 			after := f.h.SessionItem(t, f.sess.ID)
 			ver := testenv.N(f.h.Item(t, "u#"+f.sess.UserID), "ver")
 			if tc.ok {

@@ -321,16 +321,6 @@ func TestCreateSessionRegistersTheDevice(t *testing.T) {
 			t.Errorf("dev1 after its success: %+v", d)
 		}
 	})
-	t.Run("an outcome that changes nothing is refused and writes no session", func(t *testing.T) {
-		t.Parallel()
-		f := newFixture(t)
-		if err := open(t, f, f.login, session.LoginSuccess{}); err == nil || errors.Is(err, session.ErrStale) {
-			t.Errorf("err = %v, want a refusal", err)
-		}
-		if n := len(f.h.Sessions(t)); n != 1 {
-			t.Errorf("%d sessions, want the fixture's one", n)
-		}
-	})
 	for _, tc := range []struct {
 		name    string
 		prepare func(t *testing.T, f fixture) *session.Login // returns the record as the login read it

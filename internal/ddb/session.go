@@ -22,6 +22,9 @@ func sessionItem(s *session.Session) map[string]types.AttributeValue {
 		item["scope"] = str(s.Scope)
 	}
 	item["cur"] = bin(s.Cur)
+	if !s.RotatedAt.IsZero() {
+		item["rotated_at"] = num(s.RotatedAt.UnixMilli())
+	}
 	item["gen"] = num(s.Gen)
 	item["idle_exp"] = num(s.IdleExp.Unix())
 	item["abs_exp"] = num(s.AbsExp.Unix())
@@ -33,6 +36,12 @@ func sessionItem(s *session.Session) map[string]types.AttributeValue {
 	}
 	if s.IP != "" {
 		item["ip"] = str(s.IP)
+	}
+	if s.LoginName != "" {
+		item["nm"] = str(s.LoginName)
+	}
+	if !s.AuthTime.IsZero() {
+		item["auth_at"] = num(s.AuthTime.Unix())
 	}
 	return item
 }
@@ -59,6 +68,8 @@ func parseSession(item map[string]types.AttributeValue) *session.Session {
 		IP:           getS(item, "ip"),
 		RevokedAt:    unix(getN(item, "revoked_at")),
 		RevokeReason: getS(item, "revoke_reason"),
+		LoginName:    getS(item, "nm"),
+		AuthTime:     unix(getN(item, "auth_at")),
 	}
 }
 
@@ -114,11 +125,38 @@ func (s *Store) CreateSession(ctx context.Context, sess *session.Session, login 
 			}
 		}
 	}
-	if len(set)+len(remove) == 0 {
-		// Every login resets the counter it was counted on; an outcome that changes
-		// nothing is a caller's bug (and would need a ConditionCheck, which the login
-		// function's policy does not grant).
-		return fmt.Errorf("ddb create session: the login outcome changes nothing on its record")
+	// The session joins the account's list (and the least recently used beyond the
+	// limit, and the dead, leave it) in the same write; sg counts list changes.
+	names["#ss"], names["#sg"] = "ss", "sg"
+	values[":one"], values[":zero"] = num(1), num(0)
+	set = append(set, "#sg = if_not_exists(#sg, :zero) + :one")
+	entry := num(sess.CreatedAt.Unix())
+	if login.Sessions == nil {
+		cond += " AND attribute_not_exists(#ss)"
+		set = append(set, "#ss = :ss")
+		values[":ss"] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{sess.ID: entry}}
+	} else {
+		cond += " AND attribute_exists(#ss)"
+		names["#new"] = sess.ID
+		set = append(set, "#ss.#new = :sess")
+		values[":sess"] = entry
+		gone := make([]string, 0, len(o.Evict)+len(o.Drop))
+		for _, v := range o.Evict {
+			gone = append(gone, v.ID)
+		}
+		gone = append(gone, o.Drop...)
+		for i, id := range gone {
+			n := fmt.Sprintf("#g%d", i)
+			names[n] = id
+			remove = append(remove, "#ss."+n)
+		}
+		switch {
+		case len(gone) > 0:
+			cond += " AND " + genCond(login.SetGen, values)
+		case o.Limit > 0:
+			cond += " AND size(#ss) < :limit"
+			values[":limit"] = num(int64(o.Limit))
+		}
 	}
 	var expr []string
 	if len(set) > 0 {
@@ -137,23 +175,40 @@ func (s *Store) CreateSession(ctx context.Context, sess *session.Session, login 
 		// decide again without a read (it has no GetItem grant).
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{
+			TableName:           s.table,
+			Item:                sessionItem(sess),
+			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}},
+		{Update: update},
+	}
+	for _, v := range o.Evict {
+		// Still unrotated since it was read (so still the least recently used) and
+		// not revoked: otherwise the login decides again.
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName: s.table, Key: sessionKey(v.ID),
+			UpdateExpression:    aws.String(revokeExpr),
+			ConditionExpression: aws.String("gen = :gen AND attribute_not_exists(revoked_at)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":now": num(sess.CreatedAt.Unix()), ":r": str(session.ReasonEvicted), ":gen": num(v.Gen),
+			},
+		}})
+	}
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		ReturnConsumedCapacity: total,
-		TransactItems: []types.TransactWriteItem{
-			{Put: &types.Put{
-				TableName:           s.table,
-				Item:                sessionItem(sess),
-				ConditionExpression: aws.String("attribute_not_exists(pk)"),
-			}},
-			{Update: update},
-		},
+		ReturnConsumedCapacity: total, TransactItems: items,
 	})
 	if err == nil {
 		return nil
 	}
 	return classifyTx("create session", err, func(i int, item map[string]types.AttributeValue) error {
-		if i == 0 {
+		switch {
+		case i == 0:
 			return fmt.Errorf("session id taken: %w", session.ErrExists)
+		case i > 1:
+			// A session to evict was used or ended since it was read: decide again
+			// on the same record (the list did not change), reading the sessions anew.
+			return &session.StaleLogin{Current: login}
 		}
 		// The login record's condition: ALL_OLD hands back the record as it is now.
 		var cur *session.Login
@@ -251,35 +306,4 @@ func (s *Store) GetSession(ctx context.Context, sid string) (*session.Session, e
 		return nil, fmt.Errorf("ddb get session: %w", session.ErrNotFound)
 	}
 	return parseSession(out.Item), nil
-}
-
-// ListUserSessions returns the IDs of a user's sessions, newest first, from the GSI.
-// The GSI is eventually consistent: a session created in the last moment may be
-// missing, which is why revocation never depends on it alone (see RevokeUser).
-func (s *Store) ListUserSessions(ctx context.Context, uid string) ([]string, error) {
-	var ids []string
-	var start map[string]types.AttributeValue
-	for {
-		out, err := s.api.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 s.table,
-			IndexName:                 aws.String(UserIndex),
-			KeyConditionExpression:    aws.String("user_id = :u"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(uid)},
-			ScanIndexForward:          aws.Bool(false),
-			ExclusiveStartKey:         start,
-			ReturnConsumedCapacity:    total,
-		})
-		if err != nil {
-			return nil, classify("list sessions", err)
-		}
-		for _, item := range out.Items {
-			if pk := getS(item, "pk"); len(pk) > 2 {
-				ids = append(ids, pk[2:])
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return ids, nil
-		}
-		start = out.LastEvaluatedKey
-	}
 }

@@ -4,10 +4,11 @@
 //
 // One table holds three kinds of item, told apart by the prefix of the key pk:
 //
-//	s#<sid>   a session: refresh-token hashes, deadlines, revocation
-//	u#<uid>   a user's token record: token version, disabled flag (read by the authorizer)
-//	n#<name>  a login record keyed by normalised username: password hash, uid, a copy
-//	          of the token version, failed-login counters
+//	s#<sid>   a session: refresh-token hashes, deadlines, revocation, token version
+//	          (the one item the authorizer reads)
+//	u#<uid>   a user's token record: the username, copies of the version and disabled flag
+//	n#<name>  a login record keyed by normalised username: password hash, uid, token
+//	          version, failed-login counters, trusted devices, the list of sessions
 //
 // Writes that must not race are conditional writes or transactions; a failed condition
 // comes back as a sentinel error, never as a (nil, nil).
@@ -35,11 +36,7 @@ type API interface {
 	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	BatchGetItem(context.Context, *dynamodb.BatchGetItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
-	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
-
-// UserIndex is the GSI that lists a user's sessions (keys only).
-const UserIndex = "user-sessions"
 
 // Store runs the domain operations against one table.
 type Store struct {
@@ -70,8 +67,10 @@ func getS(item map[string]types.AttributeValue, name string) string {
 	return ""
 }
 
-func getN(item map[string]types.AttributeValue, name string) int64 {
-	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
+func getN(item map[string]types.AttributeValue, name string) int64 { return numOf(item[name]) }
+
+func numOf(v types.AttributeValue) int64 {
+	if v, ok := v.(*types.AttributeValueMemberN); ok {
 		n, _ := strconv.ParseInt(v.Value, 10, 64)
 		return n
 	}

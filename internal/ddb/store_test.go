@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,6 +62,22 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	return fixture{h: h, store: h.Store, login: l, sess: s}
+}
+
+// ending is an Ending decided on the login record as it is now: with all, it raises
+// the version and revokes the fixture's session (any token); without, it ends nothing.
+func (f fixture) ending(t *testing.T, all bool) session.Ending {
+	t.Helper()
+	l, err := f.store.GetLoginConsistent(testenv.Ctx(t), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := session.Ending{Login: l, Now: now}
+	if all {
+		e.Bump = true
+		e.End = []session.Revocation{{SessionID: f.sess.ID, Reason: session.ReasonLogoutAll, Now: now}}
+	}
+	return e
 }
 
 func (f fixture) rotate(t *testing.T, presented, next string, at time.Time) (*session.Session, error) {
@@ -273,40 +288,6 @@ func TestRevokeSession(t *testing.T) {
 	})
 }
 
-func TestGetAuthState(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := testenv.Ctx(t)
-	s, u, err := f.store.GetAuthState(ctx, f.sess.ID, f.sess.UserID)
-	if err != nil || s.ID != f.sess.ID || u.ID != f.sess.UserID || u.Ver != 1 || u.Name != "alice" || u.Disabled {
-		t.Fatalf("GetAuthState = %+v, %+v, %v", s, u, err)
-	}
-	for name, ids := range map[string][2]string{
-		"a missing session is ErrNotFound":         {newSID(), f.sess.UserID},
-		"a missing user is ErrNotFound":            {f.sess.ID, "usr_nobody"},
-		"a session of another user is ErrNotFound": {f.sess.ID, "usr_other"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if _, _, err := f.store.GetAuthState(ctx, ids[0], ids[1]); !errors.Is(err, session.ErrNotFound) {
-				t.Errorf("err = %v", err)
-			}
-		})
-	}
-	t.Run("unprocessed keys are ErrUnavailable", func(t *testing.T) {
-		clear := f.h.Net.Inject("BatchGetItem", 1, testenv.Unprocessed())
-		defer clear()
-		if _, _, err := f.store.GetAuthState(ctx, f.sess.ID, f.sess.UserID); !errors.Is(err, session.ErrUnavailable) {
-			t.Errorf("err = %v, want ErrUnavailable", err)
-		}
-	})
-	t.Run("the reads are strongly consistent", func(t *testing.T) {
-		use := f.h.Usage(func() { _, _, _ = f.store.GetAuthState(ctx, f.sess.ID, f.sess.UserID) })
-		if use.RCU != 2 {
-			t.Errorf("%s: want 2 RCU (2 items read strongly consistently; eventually consistent would be 1)", use)
-		}
-	})
-}
-
 func TestErrorsAreClassified(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -339,127 +320,5 @@ func TestErrorsAreClassified(t *testing.T) {
 				t.Errorf("a fault classified as not found: %v", err)
 			}
 		})
-	}
-}
-
-func TestBumpVersion(t *testing.T) {
-	t.Parallel()
-	t.Run("bumps both records and sets a new hash", func(t *testing.T) {
-		t.Parallel()
-		f := newFixture(t)
-		ctx := testenv.Ctx(t)
-		countFailure(t, f.store, "alice", now)
-		if err := f.store.BumpVersion(ctx, f.sess.UserID, "$argon2id$new", nil); err != nil {
-			t.Fatalf("BumpVersion: %v", err)
-		}
-		u, l := f.h.Item(t, "u#"+f.sess.UserID), f.h.Item(t, "n#alice")
-		if testenv.N(u, "ver") != 2 || testenv.N(l, "ver") != 2 || testenv.S(l, "pwhash") != "$argon2id$new" || testenv.Has(l, "fails") {
-			t.Errorf("user %v login %v", u, l)
-		}
-		// A login that read the old record can no longer open a session.
-		s := *f.sess
-		s.ID = newSID()
-		if err := f.store.CreateSession(ctx, &s, f.login, session.LoginSuccess{ClearFailures: true}); !errors.Is(err, session.ErrStale) {
-			t.Errorf("CreateSession with the pre-bump record: %v, want ErrStale", err)
-		}
-	})
-	t.Run("without a hash it keeps the password", func(t *testing.T) {
-		t.Parallel()
-		f := newFixture(t)
-		if err := f.store.BumpVersion(testenv.Ctx(t), f.sess.UserID, "", nil); err != nil {
-			t.Fatal(err)
-		}
-		if testenv.S(f.h.Item(t, "n#alice"), "pwhash") != f.login.PwHash {
-			t.Error("password hash changed")
-		}
-	})
-	t.Run("an unknown user is ErrNotFound", func(t *testing.T) {
-		t.Parallel()
-		f := newFixture(t)
-		if err := f.store.BumpVersion(testenv.Ctx(t), "usr_nobody", "", nil); !errors.Is(err, session.ErrNotFound) {
-			t.Errorf("err = %v", err)
-		}
-	})
-	t.Run("concurrent bumps released together all succeed and each counts once", func(t *testing.T) {
-		t.Parallel()
-		f := newFixture(t)
-		const n = 8
-		var wg sync.WaitGroup
-		errs := make([]error, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				errs[i] = f.store.BumpVersion(testenv.Ctx(t), f.sess.UserID, "", nil)
-			})
-		}
-		close(start)
-		wg.Wait()
-		// Each bump increments in DynamoDB rather than writing a version computed
-		// from a read, so none of them can be stale. DynamoDB Local serialises
-		// transactions; DynamoDB may cancel overlapping ones as TransactionConflict
-		// (ErrConflict), which the Service retries (TestConcurrentRevokeUser...).
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("bump %d: %v", i, err)
-			}
-		}
-		u, l := f.h.Item(t, "u#"+f.sess.UserID), f.h.Item(t, "n#alice")
-		if testenv.N(u, "ver") != 1+n || testenv.N(l, "ver") != 1+n {
-			t.Errorf("after %d concurrent bumps: user ver %d, login ver %d, want both %d", n, testenv.N(u, "ver"), testenv.N(l, "ver"), 1+n)
-		}
-	})
-}
-
-func TestListUserSessionsIsNewestFirstAndPerUser(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := testenv.Ctx(t)
-	ids := []string{f.sess.ID}
-	for i := 1; i <= 3; i++ {
-		s := *f.sess
-		s.ID, s.CreatedAt = newSID(), now.Add(time.Duration(i)*time.Minute)
-		if err := f.store.CreateSession(ctx, &s, f.login, session.LoginSuccess{ClearFailures: true}); err != nil {
-			t.Fatal(err)
-		}
-		ids = append([]string{s.ID}, ids...)
-	}
-	bob := f.h.CreateUser(t, "bob", "", "")
-	bl, _ := f.store.GetLogin(ctx, "bob")
-	if err := f.store.CreateSession(ctx, &session.Session{ID: newSID(), UserID: bob.ID, Ver: 1, Cur: hash("b"), IdleExp: now.Add(time.Hour), AbsExp: now.Add(time.Hour), CreatedAt: now}, bl, session.LoginSuccess{ClearFailures: true}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := f.store.ListUserSessions(ctx, f.sess.UserID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != len(ids) {
-		t.Fatalf("listed %v, want %v", got, ids)
-	}
-	for i := range ids {
-		if got[i] != ids[i] {
-			t.Errorf("listed %v, want newest first %v", got, ids)
-			break
-		}
-	}
-}
-
-func TestSetDisabledMarksBothRecords(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := testenv.Ctx(t)
-	if err := f.store.SetDisabled(ctx, f.sess.UserID, true); err != nil {
-		t.Fatal(err)
-	}
-	l, _ := f.store.GetLogin(ctx, "alice")
-	_, u, _ := f.store.GetAuthState(ctx, f.sess.ID, f.sess.UserID)
-	if !l.Disabled || u == nil || !u.Disabled {
-		t.Errorf("login disabled %v, user %+v", l.Disabled, u)
-	}
-	if err := f.store.SetDisabled(ctx, f.sess.UserID, false); err != nil {
-		t.Fatal(err)
-	}
-	if l, _ := f.store.GetLogin(ctx, "alice"); l.Disabled {
-		t.Error("still disabled")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -36,6 +35,13 @@ func parseLogin(name string, item map[string]types.AttributeValue) *session.Logi
 			}
 		}
 	}
+	if m, ok := item["ss"].(*types.AttributeValueMemberM); ok {
+		l.Sessions = make(map[string]time.Time, len(m.Value))
+		for id, v := range m.Value {
+			l.Sessions[id] = unix(numOf(v))
+		}
+	}
+	l.SetGen = getN(item, "sg")
 	return l
 }
 
@@ -170,41 +176,6 @@ func throttleCondition(f, t string, rule session.ThrottleRule, now int64, values
 	return b.String()
 }
 
-// GetAuthState reads a session and its user's token record in one strongly consistent
-// BatchGetItem: one round trip, and a logout or version bump that has returned is
-// seen at once. Unprocessed keys count as unavailable, so the caller fails closed.
-func (s *Store) GetAuthState(ctx context.Context, sid, uid string) (*session.Session, *session.User, error) {
-	out, err := s.api.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
-		ReturnConsumedCapacity: total,
-		RequestItems: map[string]types.KeysAndAttributes{
-			*s.table: {
-				Keys:           []map[string]types.AttributeValue{sessionKey(sid), userKey(uid)},
-				ConsistentRead: aws.Bool(true),
-			},
-		},
-	})
-	if err != nil {
-		return nil, nil, classify("get auth state", err)
-	}
-	if len(out.UnprocessedKeys) > 0 {
-		return nil, nil, fmt.Errorf("ddb get auth state: %w: unprocessed keys", session.ErrUnavailable)
-	}
-	var sess *session.Session
-	var user *session.User
-	for _, item := range out.Responses[*s.table] {
-		switch pk := getS(item, "pk"); {
-		case pk == "s#"+sid:
-			sess = parseSession(item)
-		case pk == "u#"+uid:
-			user = parseUser(item)
-		}
-	}
-	if sess == nil || user == nil {
-		return nil, nil, fmt.Errorf("ddb get auth state: %w", session.ErrNotFound)
-	}
-	return sess, user, nil
-}
-
 // GetUser reads a user's token record with a strongly consistent read.
 func (s *Store) GetUser(ctx context.Context, uid string) (*session.User, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
@@ -229,6 +200,8 @@ func (s *Store) CreateUser(ctx context.Context, l *session.Login) error {
 	login["uid"] = str(l.UID)
 	login["pwhash"] = str(l.PwHash)
 	login["ver"] = num(l.Ver)
+	// An empty session list, so a login adds to it with a nested path.
+	login["ss"] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}}
 	if l.Scope != "" {
 		login["scope"] = str(l.Scope)
 	}
@@ -248,128 +221,6 @@ func (s *Store) CreateUser(ctx context.Context, l *session.Login) error {
 				return fmt.Errorf("username taken: %w", session.ErrExists)
 			}
 			return fmt.Errorf("user id taken: %w", session.ErrExists)
-		})
-	}
-	return nil
-}
-
-// BumpVersion raises a user's token version by one, on the token record and on the
-// login record's copy together, and optionally sets a new password hash. Every access
-// token minted before it is then refused by the authorizer, and every login that read
-// the old version fails its CreateSession condition.
-//
-// The increment is done by DynamoDB (ver = ver + 1 on both records, which only ever
-// change together), not computed from a read, so concurrent bumps all succeed and
-// none is lost; only the immutable username is read first, to address the login
-// record. With end, the same transaction revokes that session on condition that it is
-// still live (see session.Revocation): the bump happens if and only if the session
-// was live at that instant, and a failed condition is session.ErrStale with nothing
-// written. session.ErrNotFound if the user has no token record.
-func (s *Store) BumpVersion(ctx context.Context, uid, newPwHash string, end *session.Revocation) error {
-	user, err := s.GetUser(ctx, uid)
-	if err != nil {
-		return err
-	}
-	loginExpr := "SET ver = ver + :one"
-	loginValues := map[string]types.AttributeValue{":one": num(1), ":uid": str(uid)}
-	if newPwHash != "" {
-		loginExpr += ", pwhash = :h REMOVE fails, last_fail"
-		loginValues[":h"] = str(newPwHash)
-	}
-	items := []types.TransactWriteItem{
-		{Update: &types.Update{
-			TableName: s.table, Key: userKey(uid),
-			UpdateExpression:          aws.String("SET ver = ver + :one"),
-			ConditionExpression:       aws.String("attribute_exists(pk)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
-		}},
-		{Update: &types.Update{
-			TableName: s.table, Key: loginKey(user.Name),
-			UpdateExpression:          aws.String(loginExpr),
-			ConditionExpression:       aws.String("uid = :uid"),
-			ExpressionAttributeValues: loginValues,
-		}},
-	}
-	if end != nil {
-		items = append(items, types.TransactWriteItem{Update: s.revokeLive(end)})
-	}
-	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		ReturnConsumedCapacity: total, TransactItems: items,
-	})
-	if err != nil {
-		return classifyTx("bump version", err, func(i int, _ map[string]types.AttributeValue) error {
-			switch i {
-			case 0:
-				return fmt.Errorf("no token record: %w", session.ErrNotFound)
-			case 1:
-				return fmt.Errorf("login record %q is not the user's: %w", user.Name, session.ErrNotFound)
-			}
-			return fmt.Errorf("session no longer live or its token rotated away: %w", session.ErrStale)
-		})
-	}
-	return nil
-}
-
-// revokeLive is the transaction item that revokes a session only while it is live
-// and, with a hash, still holds that token.
-func (s *Store) revokeLive(r *session.Revocation) *types.Update {
-	cond := "attribute_not_exists(revoked_at) AND idle_exp > :now AND abs_exp > :now"
-	values := map[string]types.AttributeValue{":now": num(r.Now.Unix()), ":r": str(r.Reason)}
-	if r.Hash != nil {
-		cond += " AND (cur = :h OR prev = :h)"
-		values[":h"] = bin(r.Hash)
-	}
-	return &types.Update{
-		TableName: s.table, Key: sessionKey(r.SessionID),
-		UpdateExpression:          aws.String(revokeExpr),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeValues: values,
-	}
-}
-
-// SetDisabled disables or enables an account on both records, in one transaction.
-// Disabling also bumps the token version on both (as BumpVersion does): every access
-// token minted before is refused from then on, whatever the disabled flag says later,
-// and a login that read the record before fails its CreateSession condition, so no
-// session can be opened across the disable. Enabling only clears the flag, so it
-// revives nothing. The caller revokes the sessions (session.Service.SetDisabled).
-// session.ErrNotFound if the user has no token record.
-func (s *Store) SetDisabled(ctx context.Context, uid string, disabled bool) error {
-	user, err := s.GetUser(ctx, uid)
-	if err != nil {
-		return err
-	}
-	expr := "SET disabled = :d"
-	values := map[string]types.AttributeValue{":d": &types.AttributeValueMemberBOOL{Value: disabled}}
-	if disabled {
-		expr += ", ver = ver + :one"
-		values[":one"] = num(1)
-	}
-	loginValues := maps.Clone(values)
-	loginValues[":uid"] = str(uid)
-	_, err = s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		ReturnConsumedCapacity: total,
-		TransactItems: []types.TransactWriteItem{
-			{Update: &types.Update{
-				TableName: s.table, Key: userKey(uid),
-				UpdateExpression:          aws.String(expr),
-				ConditionExpression:       aws.String("attribute_exists(pk)"),
-				ExpressionAttributeValues: values,
-			}},
-			{Update: &types.Update{
-				TableName: s.table, Key: loginKey(user.Name),
-				UpdateExpression:          aws.String(expr),
-				ConditionExpression:       aws.String("uid = :uid"),
-				ExpressionAttributeValues: loginValues,
-			}},
-		},
-	})
-	if err != nil {
-		return classifyTx("set disabled", err, func(i int, _ map[string]types.AttributeValue) error {
-			if i == 0 {
-				return fmt.Errorf("no token record: %w", session.ErrNotFound)
-			}
-			return fmt.Errorf("login record %q is not the user's: %w", user.Name, session.ErrNotFound)
 		})
 	}
 	return nil

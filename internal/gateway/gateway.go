@@ -16,7 +16,8 @@
 //     else, including a request without Content-Type, arrives base64-encoded
 //     with isBase64Encoded true);
 //   - a Lambda REQUEST authorizer with simple responses: a missing or empty
-//     identity header is 401 without invoking it, isAuthorized false is 403,
+//     identity header is 401 without invoking it (with no identity headers,
+//     every request reaches it), isAuthorized false is 403,
 //     an error or panic is 500, and its context reaches the route's event as
 //     requestContext.authorizer.lambda;
 //   - the response: statusCode, headers, cookies as one Set-Cookie each,
@@ -27,7 +28,17 @@
 //   - route throttling (Config.Throttling): a token bucket per route, refilled
 //     at the rate limit up to the burst limit; a request that finds it empty
 //     is answered 429 {"message":"Too Many Requests"} before the authorizer or
-//     the function runs.
+//     the function runs;
+//   - CORS (Config.CORS, see CORS for the sources): an OPTIONS request that
+//     no route takes is answered 204 by the gateway itself, before
+//     throttling, the authorizer or any function, with the
+//     Access-Control-Allow-* headers only if it is a preflight the
+//     configuration permits (an allowed Origin, Access-Control-Request-Method
+//     among AllowMethods, every Access-Control-Request-Headers name among
+//     AllowHeaders); every other answer to an allowed Origin, the gateway's
+//     own 4xx and 5xx included, carries Access-Control-Allow-Origin,
+//     -Allow-Credentials and -Expose-Headers; an answer to any other request
+//     carries no CORS header, and those a function returns are dropped.
 //
 // Every event and response goes through JSON on its way, as it does between
 // API Gateway, the Lambda runtime and the handler, so the handler sees what
@@ -89,7 +100,9 @@ type Config struct {
 	// (for example "Authorization" for $request.header.Authorization). If one
 	// is missing or empty on a request to a protected route, the gateway
 	// answers 401 without invoking the authorizer. Their values, in order,
-	// are the authorizer event's identitySource.
+	// are the authorizer event's identitySource. None (as template.yaml's
+	// cookie-only mode has): the authorizer is invoked for every request to a
+	// protected route and decides on its headers and cookies.
 	IdentityHeaders []string
 	// APIID is the API's id in events and ARNs. Default "local".
 	APIID string
@@ -111,6 +124,10 @@ type Config struct {
 	Now func() time.Time
 	// Throttling is the stage's route throttling. Nil: no throttling.
 	Throttling *Throttling
+	// CORS is the API's CORS configuration. Nil: no CORS, so an OPTIONS
+	// request is routed like any other (404 without an OPTIONS, ANY or
+	// $default route) and no answer carries a CORS header.
+	CORS *CORS
 }
 
 // Defaults and AWS limits.
@@ -152,7 +169,8 @@ type gateway struct {
 	authorizerTimeout  time.Duration
 	log                *slog.Logger
 	now                func() time.Time
-	limiter            *limiter // nil: no throttling
+	limiter            *limiter    // nil: no throttling
+	cors               *corsPolicy // nil: no CORS
 }
 
 // New checks cfg and returns an http.Handler that serves the HTTP API it
@@ -228,6 +246,13 @@ func New(cfg Config) (http.Handler, error) {
 		}
 		g.limiter = lim
 	}
+	if cfg.CORS != nil {
+		p, err := newCORSPolicy(cfg.CORS)
+		if err != nil {
+			return nil, err
+		}
+		g.cors = p
+	}
 	return g, nil
 }
 
@@ -236,6 +261,9 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	requestID := newRequestID()
 	w.Header().Set("Apigw-Requestid", requestID)
+	if g.cors != nil {
+		w = &corsWriter{ResponseWriter: w, headers: g.cors.responseHeaders(r)}
+	}
 	status, routeKey := g.serve(w, r, requestID)
 	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 		slog.String("method", r.Method),
@@ -255,7 +283,7 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, requestID string
 	if r.ContentLength > maxBodyBytes {
 		return writeTooLarge(w), ""
 	}
-	body, err := readBody(w, r)
+	body, err := readBody(serverWriter(w), r)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -271,6 +299,11 @@ func (g *gateway) serve(w http.ResponseWriter, r *http.Request, requestID string
 	}
 	rt, params := g.match(r.Method, resourcePath)
 	if rt == nil {
+		// With CORS on, API Gateway answers the OPTIONS requests that no route
+		// takes (an OPTIONS, ANY or $default route would take them).
+		if cw, ok := w.(*corsWriter); ok && r.Method == http.MethodOptions {
+			return g.answerPreflight(cw, r), ""
+		}
 		return writeMessage(w, http.StatusNotFound, "Not Found"), ""
 	}
 	// Throttling is per route and comes before the authorizer: a flood of

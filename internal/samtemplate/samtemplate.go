@@ -5,8 +5,9 @@
 // CloudFormation short-form functions (!Ref, !GetAtt, !Sub, !If, ...) and their long
 // forms ({"Ref": ...}, {"Fn::Sub": ...}) are kept as opaque values. Env resolves a !Ref
 // to a template parameter to its default; the accessors that take a Deployment
-// (FunctionEnvironment, FunctionPolicy) resolve !Ref, !GetAtt, !Sub and !Join as
-// CloudFormation would for that deployment, and refuse what they cannot.
+// (FunctionEnvironment, FunctionPolicy, Throttling, CORS) resolve !Ref, !GetAtt, !Sub and
+// !Join as CloudFormation would for that deployment (CORS also !If and the template's
+// Conditions), and refuse what they cannot.
 package samtemplate
 
 import (

@@ -46,7 +46,11 @@ func TestRoutes(t *testing.T) {
 		{Method: "GET", Path: "/.well-known/jwks.json", Function: "JwksFunction", CodeURI: "functions/jwks"},
 		{Method: "POST", Path: "/auth/login", Function: "LoginFunction", CodeURI: "functions/login"},
 		{Method: "POST", Path: "/auth/logout", Function: "LogoutFunction", CodeURI: "functions/logout"},
+		{Method: "POST", Path: "/auth/password", Function: "AccountFunction", CodeURI: "functions/account", Protected: true},
+		{Method: "POST", Path: "/auth/reauthenticate", Function: "AccountFunction", CodeURI: "functions/account", Protected: true},
 		{Method: "POST", Path: "/auth/refresh", Function: "RefreshFunction", CodeURI: "functions/refresh"},
+		{Method: "GET", Path: "/auth/sessions", Function: "AccountFunction", CodeURI: "functions/account", Protected: true},
+		{Method: "DELETE", Path: "/auth/sessions/{id}", Function: "AccountFunction", CodeURI: "functions/account", Protected: true},
 		{Method: "GET", Path: "/me", Function: "MeFunction", CodeURI: "functions/me", Protected: true},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -67,16 +71,23 @@ func TestFunctionEnv(t *testing.T) {
 		{"login", map[string]string{
 			"TABLE_NAME": "", // a !Ref to the table: known only once deployed
 			"ISSUER":     "https://sessions.example.com", "AUDIENCE": "my-app",
-			"ACCESS_TOKEN_TTL": "15m", "REFRESH_TOKEN_TTL": "336h", "SESSION_MAX_AGE": "720h",
+			"ACCESS_TOKEN_TTL": "15m", "REFRESH_TOKEN_TTL": "336h", "SESSION_MAX_AGE": "720h", "MAX_SESSIONS_PER_USER": "10",
+			"ACCESS_TOKEN_COOKIE":   "off",
 			"SIGNING_KEY_PARAMETER": "/sessions/signing-key", "SIGNING_KEY": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
 		}},
 		{"logout", map[string]string{
 			"TABLE_NAME": "", "REFRESH_KEY_PARAMETER": "/sessions/refresh-key", "REFRESH_KEY": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
+			"ACCESS_TOKEN_COOKIE": "off",
+		}},
+		{"account", map[string]string{
+			"TABLE_NAME": "", "ISSUER": "https://sessions.example.com", "AUDIENCE": "my-app", "ACCESS_TOKEN_TTL": "15m",
+			"ACCESS_TOKEN_COOKIE":   "off",
+			"SIGNING_KEY_PARAMETER": "/sessions/signing-key", "SIGNING_KEY": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
 		}},
 		{"jwks", map[string]string{"PUBLIC_KEYS_PARAMETER": "/sessions/public-keys", "PUBLIC_KEYS": ""}},
 		{"me", map[string]string{}},
 		{"authorizer", map[string]string{
-			"TABLE_NAME": "", "ISSUER": "https://sessions.example.com", "AUDIENCE": "my-app", "TOKEN_VERSION_CACHE_TTL": "0s",
+			"TABLE_NAME": "", "ISSUER": "https://sessions.example.com", "AUDIENCE": "my-app", "ACCESS_TOKEN_COOKIE": "off",
 			"PUBLIC_KEYS_PARAMETER": "/sessions/public-keys", "PUBLIC_KEYS": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
 		}},
 	}
@@ -109,20 +120,15 @@ func TestCreateTableInput(t *testing.T) {
 	for _, d := range in.AttributeDefinitions {
 		attrs[aws.ToString(d.AttributeName)] = d.AttributeType
 	}
-	wantAttrs := map[string]types.ScalarAttributeType{"pk": "S", "user_id": "S", "created_at": "N"}
+	wantAttrs := map[string]types.ScalarAttributeType{"pk": "S"}
 	if !reflect.DeepEqual(attrs, wantAttrs) {
 		t.Errorf("AttributeDefinitions = %v, want %v", attrs, wantAttrs)
 	}
 	if got := keys(in.KeySchema); got != "pk HASH" {
 		t.Errorf("KeySchema = %s", got)
 	}
-	if len(in.GlobalSecondaryIndexes) != 1 {
-		t.Fatalf("GlobalSecondaryIndexes = %d, want 1", len(in.GlobalSecondaryIndexes))
-	}
-	gsi := in.GlobalSecondaryIndexes[0]
-	if aws.ToString(gsi.IndexName) != "user-sessions" || keys(gsi.KeySchema) != "user_id HASH, created_at RANGE" ||
-		gsi.Projection == nil || gsi.Projection.ProjectionType != types.ProjectionTypeKeysOnly || gsi.ProvisionedThroughput != nil {
-		t.Errorf("GSI = %s %s %+v", aws.ToString(gsi.IndexName), keys(gsi.KeySchema), gsi.Projection)
+	if len(in.GlobalSecondaryIndexes) != 0 {
+		t.Errorf("GlobalSecondaryIndexes = %v, want none: a user's sessions are listed on the login record", in.GlobalSecondaryIndexes)
 	}
 	if len(in.LocalSecondaryIndexes) != 0 {
 		t.Errorf("LocalSecondaryIndexes = %v", in.LocalSecondaryIndexes)
@@ -156,8 +162,8 @@ func TestDeployContract(t *testing.T) {
 			t.Errorf("%s: CodeUri = %q", id, uri)
 		}
 	}
-	if fns != 6 {
-		t.Errorf("%d functions, want 6", fns)
+	if fns != len(functionFolders(t)) {
+		t.Errorf("%d functions, want one per folder of functions/ (%d)", fns, len(functionFolders(t)))
 	}
 	g := get(tpl.root, "Globals", "Function")
 	if get(g, "Runtime") != "provided.al2023" || get(g, "Handler") != "bootstrap" ||
@@ -171,8 +177,10 @@ func TestDeployContract(t *testing.T) {
 		!reflect.DeepEqual(fn.arg, []any{"AuthorizerFunction", "Arn"}) {
 		t.Errorf("authorizer FunctionArn = %v", get(a, "FunctionArn"))
 	}
-	if ref, _ := refTarget(get(a, "Identity", "ReauthorizeEvery")); ref != "AuthorizerCacheTtl" {
-		t.Errorf("ReauthorizeEvery = %v", get(a, "Identity", "ReauthorizeEvery"))
+	// The identity source and cache of each mode: TestTheAuthorizersIdentityFollowsTheMode.
+	if auths, err := tpl.Authorizers(Deployment{Parameters: map[string]string{"AuthorizerCacheTtl": "30"}}); err != nil ||
+		len(auths) != 1 || auths[0].CacheTTL != 30 {
+		t.Errorf("Authorizers with AuthorizerCacheTtl 30 = %+v, %v; want the parameter as the cache TTL", auths, err)
 	}
 	if d, _ := tpl.parameterDefault("AuthorizerCacheTtl"); d != "0" {
 		t.Errorf("AuthorizerCacheTtl default = %q, want 0 (immediate revocation)", d)
@@ -376,4 +384,24 @@ func TestLocalEnvJSONNamesOnlyDeclaredVariables(t *testing.T) {
 			t.Errorf("local/env.json holds %s; key material is never committed", k)
 		}
 	}
+}
+
+// functionFolders lists the folders of functions/.
+func functionFolders(t *testing.T) []string {
+	t.Helper()
+	root, err := FindRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

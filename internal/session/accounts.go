@@ -6,6 +6,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"time"
 
 	"github.com/example/sessions/internal/password"
 )
@@ -18,6 +21,9 @@ const (
 	ReasonPasswordChange = "password_change"
 	ReasonAdminRevoke    = "admin_revoke"
 	ReasonUserDisabled   = "user_disabled"
+	ReasonSignedOut      = "signed_out"    // ended from another session's device list
+	ReasonLogoutOthers   = "logout_others" // another session of the user logged out everywhere else
+	ReasonEvicted        = "session_limit" // the least recently used beyond MAX_SESSIONS_PER_USER
 )
 
 // NewUserID returns a new opaque user ID: "usr_" and 128 random bits in base64url. It
@@ -91,47 +97,207 @@ func (s *Service) SetPassword(ctx context.Context, uid, pw string) error {
 }
 
 // SetDisabled disables or enables an account. Disabling ends everything the account
-// had: in one transaction it sets the flag and bumps the token version (every access
-// token minted before is refused, and a login racing it cannot open a session), then
-// it revokes every session, so their refresh tokens fail too. It returns how many
-// live sessions it ended. Enabling only clears the flag: the old version stays
-// behind, so nothing from before the disable comes back.
+// had, in one write: it sets the flag, raises the token version (so a login racing it
+// cannot open a session) and revokes every live session. It returns how many live
+// sessions it ended. Enabling only clears the flag: nothing from before the disable
+// comes back.
 func (s *Service) SetDisabled(ctx context.Context, uid string, disabled bool) (int, error) {
-	if err := retryConflict(ctx, func() error { return s.store.SetDisabled(ctx, uid, disabled) }); err != nil {
+	u, err := s.store.GetUser(ctx, uid)
+	if err != nil {
 		return 0, err
+	}
+	now := s.now()
+	n, err := s.endSessions(ctx, uid, u.Name, nil, func(rec *Login, listed map[string]*Session) (*Ending, error) {
+		e := &Ending{Login: rec, Disabled: &disabled, Now: now}
+		if disabled {
+			e.Bump, e.End = true, others(rec, listed, "", ReasonUserDisabled, now)
+		}
+		return e, nil
+	})
+	if err != nil {
+		return n, err
 	}
 	if !disabled {
 		s.log.InfoContext(ctx, "user enabled", "uid", uid)
 		return 0, nil
 	}
-	n, err := s.revokeSessions(ctx, uid, ReasonUserDisabled, "", s.now())
-	if err != nil {
-		return n, err
-	}
 	s.log.InfoContext(ctx, "user disabled", "uid", uid, "live_sessions", n)
 	return n, nil
 }
 
-// ListSessions returns every stored session of a user, newest first, live or not
-// (callers tell them apart with Session.Live). Sessions the index still lists but the
-// table no longer holds (deleted by TTL) are skipped.
+// ListSessions returns a user's live sessions, most recently used first: those the
+// login record lists whose own item says they are live. It is exact (no index, no
+// eventually consistent read): the user's device list.
 func (s *Service) ListSessions(ctx context.Context, uid string) ([]*Session, error) {
-	ids, err := s.store.ListUserSessions(ctx, uid)
+	rec, listed, err := s.listed(ctx, uid)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Session, 0, len(ids))
-	for _, id := range ids {
-		sess, err := s.store.GetSession(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sess)
+	live, _ := classifyListed(rec, listed, s.now())
+	slices.Reverse(live)
+	return live, nil
+}
+
+// ListedSessions returns every session the user's login record still lists and the
+// table still holds, live or ended (an ended one stays listed until the next write
+// that rewrites the list), most recently used first: sessionctl's view, which shows
+// why each one ended.
+func (s *Service) ListedSessions(ctx context.Context, uid string) ([]*Session, error) {
+	_, listed, err := s.listed(ctx, uid)
+	if err != nil {
+		return nil, err
 	}
+	out := slices.Collect(maps.Values(listed))
+	slices.SortFunc(out, func(a, b *Session) int { return -compareUse(a, b) })
 	return out, nil
+}
+
+func (s *Service) listed(ctx context.Context, uid string) (*Login, map[string]*Session, error) {
+	u, err := s.store.GetUser(ctx, uid)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec, err := s.store.GetLoginConsistent(ctx, u.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.UID != uid {
+		return nil, nil, fmt.Errorf("session: user %w", ErrNotFound)
+	}
+	listed, err := s.store.GetSessions(ctx, slices.Collect(maps.Keys(rec.Sessions)))
+	if err != nil {
+		return nil, nil, err
+	}
+	for id, sess := range listed {
+		if sess.UserID != uid {
+			delete(listed, id)
+		}
+	}
+	return rec, listed, nil
+}
+
+// SignOut ends one of the user's own sessions (a device signed out from the list; the
+// caller's own session too, which is a logout). ErrNotFound for an unknown ID, another
+// user's session or one that has already ended, alike.
+func (s *Service) SignOut(ctx context.Context, uid, sid string) error {
+	if err := s.store.SignOut(ctx, uid, sid, ReasonSignedOut, s.now()); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "session signed out", "uid", uid, "sid", LogID(sid))
+	return nil
+}
+
+// ChangePassword replaces the user's password, checked against the current one (an
+// attempt counted by the login throttle, as a login is): in one write every other
+// session ends, the token version rises, and the caller's session stays with the new
+// version, so every access token issued before is refused, its own included. It
+// returns a new access token for the caller's session (the refresh token stays).
+func (s *Service) ChangePassword(ctx context.Context, uid, sid, current, next string) (*Grant, error) {
+	if err := password.CheckLength(current); err != nil {
+		return nil, err
+	}
+	// A new password the policy refuses is refused before an attempt is counted.
+	if err := password.CheckNew(next); err != nil {
+		return nil, err
+	}
+	sess, rec, err := s.checkInSession(ctx, uid, sid, current)
+	if err != nil {
+		return nil, err
+	}
+	hash, err := password.Hash(next, s.params)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	verified := rec.PwHash
+	var kept *Session
+	n, err := s.endSessions(ctx, uid, rec.Name, rec, func(rec *Login, listed map[string]*Session) (*Ending, error) {
+		if rec.PwHash != verified {
+			// Changed by someone else meanwhile: the current password must match
+			// what it is now.
+			if ok, err := password.Verify(current, rec.PwHash); err != nil || !ok {
+				return nil, ErrInvalidCredentials
+			}
+			verified = rec.PwHash
+		}
+		own, ok := listed[sid]
+		if !ok {
+			own = sess // a session from before the lists
+		}
+		if own.UserID != uid || !own.Live(now) {
+			return nil, ErrInvalidGrant
+		}
+		k := *own
+		k.Ver, k.AuthTime, k.LastUsed = rec.Ver+1, now, now
+		kept = &k
+		return &Ending{
+			Login: rec, Keep: own, KeepVer: k.Ver, KeepAuth: now, Bump: true, PwHash: hash,
+			End: others(rec, listed, sid, ReasonPasswordChange, now), Now: now,
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "password changed", "uid", uid, "sid", LogID(sid), "other_live_sessions", n)
+	return s.grant(now, kept, "")
+}
+
+// Reauthenticate checks the password again in the caller's session (an attempt the
+// login throttle counts) and returns an access token whose auth_time is now; the
+// session keeps that auth_time through its refreshes.
+func (s *Service) Reauthenticate(ctx context.Context, uid, sid, pw string) (*Grant, error) {
+	if err := password.CheckLength(pw); err != nil {
+		return nil, err
+	}
+	sess, rec, err := s.checkInSession(ctx, uid, sid, pw)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if err := retryConflict(ctx, func() error { return s.store.Reauthenticated(ctx, sess, rec, now) }); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, ErrInvalidGrant
+		}
+		return nil, err
+	}
+	sess.AuthTime, sess.LastUsed = now, now
+	s.log.InfoContext(ctx, "reauthenticated", "uid", uid, "sid", LogID(sid))
+	return s.grant(now, sess, "")
+}
+
+// checkInSession checks a password of the user of a live session: the attempt is
+// counted on the username's counter first, as a login's is. ErrInvalidGrant if the
+// session is not the user's live one, ErrInvalidCredentials for a wrong password,
+// *ThrottledError while the username cools down.
+func (s *Service) checkInSession(ctx context.Context, uid, sid, pw string) (*Session, *Login, error) {
+	sess, err := s.store.GetSession(ctx, sid)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, ErrInvalidGrant
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	if sess.UserID != uid || !sess.Live(now) {
+		return nil, nil, ErrInvalidGrant
+	}
+	name, err := s.loginName(ctx, sess)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.dummyOnce.Do(func() { s.dummy = password.Dummy(s.params) })
+	sec := now.Truncate(time.Second)
+	rec, _, err := s.reserve(ctx, name, nil, sec)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec.UID != uid {
+		return nil, nil, ErrInvalidGrant
+	}
+	if err := s.checkPassword(ctx, rec, nil, pw); err != nil {
+		return nil, nil, err
+	}
+	return sess, rec, nil
 }
 
 // RevokeSession ends one session (an administrator's revoke). Revoking twice keeps the

@@ -43,6 +43,13 @@ type Session struct {
 	IP           string
 	RevokedAt    time.Time // zero unless revoked
 	RevokeReason string
+	// LoginName is the key of the user's login record (the normalised username), so
+	// an operation on a session reaches the record without another lookup.
+	LoginName string
+	// AuthTime is when the password was last checked in this session (login, password
+	// change, reauthentication); refreshes keep it. Zero for sessions from before it
+	// was recorded.
+	AuthTime time.Time
 }
 
 // Revoked reports whether the session was revoked.
@@ -78,20 +85,61 @@ type Login struct {
 	// was issued to at a successful login. nil when the record has no device map at
 	// all (the first registration creates it), empty when it has one with no entry.
 	Devices map[string]Device
+	// Sessions lists the account's sessions by ID, with their creation time: every
+	// session a login opened, until an operation that rewrites the list (a login at
+	// the limit, logout others or everywhere, a password change, a disable) drops the
+	// ones that ended. It is exact, never missing a session that is live; entries of
+	// sessions that ended since the last rewrite are dead (each session's own item
+	// says so). nil when the record has no list at all (an account from before lists
+	// existed), empty when it has one with no entry.
+	Sessions map[string]time.Time
+	// SetGen counts the changes of Sessions, so a write that must see the list exactly
+	// as it was read ("end all of these") can make that its condition.
+	SetGen int64
 }
 
 // Known reports whether the record belongs to an account (not a failures-only stub).
 func (l *Login) Known() bool { return l != nil && l.UID != "" }
 
-// Revocation names a session that a version bump revokes in the same transaction
-// (logout everywhere), on condition that it is still live at Now and, with a Hash,
-// still holds that refresh token as its current or previous one. If the condition
-// fails, nothing is written and the bump fails with ErrStale.
+// Revocation names a session an Ending revokes, on condition that it is still live at
+// Now and, with a Hash, still holds that refresh token as its current or previous one.
+// If the condition fails, nothing is written and the Ending fails with ErrStale.
 type Revocation struct {
 	SessionID string
 	Hash      []byte // nil: whichever token it holds (theft detected on an older one)
 	Reason    string
 	Now       time.Time
+}
+
+// Ending is one atomic write that ends sessions of a user at once: logout everywhere or
+// everywhere else, a password change, a disable, an administrator's revoke. It is
+// decided on what was read just before, and written on condition that it is still so:
+// the login record's session list unchanged (SetGen), each session in End still live,
+// the kept session still live (and, with KeepHash, still holding that refresh token).
+// If any condition fails nothing is written and the write fails with ErrStale; the
+// caller reads again and decides again.
+type Ending struct {
+	Login *Login // the login record as read (strongly consistent)
+	// End are the sessions to revoke, each on condition that it is still live (and,
+	// with a Hash, still holds that token); they leave the list.
+	End []Revocation
+	// Drop are listed sessions found ended: they leave the list.
+	Drop []string
+	// Keep is the session that stays (the caller's, for "others" and a password
+	// change); nil for none. Its entry stays in the list; every other entry goes.
+	Keep     *Session
+	KeepHash []byte // with Keep: the refresh token it must still hold (nil: any)
+	// KeepVer, if non-zero, is the kept session's new token version (a password
+	// change: every access token of the session minted before is refused).
+	KeepVer int64
+	// KeepAuth, if non-zero, is the kept session's new auth_time.
+	KeepAuth time.Time
+	// Bump raises the user's token version: a login that read the record before
+	// fails its condition, so no session is opened across the write.
+	Bump     bool
+	PwHash   string // non-empty: the new password hash (failure counter reset)
+	Disabled *bool  // non-nil: set the disabled flag
+	Now      time.Time
 }
 
 // RotateInput describes one refresh-token rotation.
@@ -166,6 +214,16 @@ type LoginSuccess struct {
 	Seen   time.Time
 	// Forget lists devices to drop: the least recently seen beyond the bound.
 	Forget []string
+	// Limit is the most sessions the account may have; 0 for no limit. Below it the
+	// new session is added on condition that the list is still shorter than Limit.
+	Limit int
+	// Evict are the least recently used live sessions the login ends to stay within
+	// Limit, each on condition that it has not been used (refreshed) since it was read
+	// and is not revoked; Drop are listed sessions found dead, dropped from the list.
+	// With either, the write's condition is that the list is unchanged since it was
+	// read (Login.SetGen).
+	Evict []*Session
+	Drop  []string
 }
 
 // StaleLogin is returned when a login's session write found its login record changed

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/example/sessions/internal/ddbmeter"
 	"github.com/example/sessions/internal/session"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -171,26 +172,7 @@ func TestLoginRecordsTheSessionItem(t *testing.T) {
 	if u2.WCU != 1 {
 		t.Errorf("refresh of a session with a maximal user agent: %s, want 1 WCU", u2)
 	}
-	if size := itemSize(h.SessionItem(t, tok.SessionID)); size >= 1024 {
+	if size := ddbmeter.ItemSize(h.SessionItem(t, tok.SessionID)); size >= 1024 {
 		t.Errorf("session item is %d bytes, want < 1 KB", size)
 	}
-}
-
-// itemSize approximates DynamoDB's item size: names plus values.
-func itemSize(it map[string]types.AttributeValue) int {
-	n := 0
-	for name, v := range it {
-		n += len(name)
-		switch v := v.(type) {
-		case *types.AttributeValueMemberS:
-			n += len(v.Value)
-		case *types.AttributeValueMemberN:
-			n += len(v.Value)/2 + 1
-		case *types.AttributeValueMemberB:
-			n += len(v.Value)
-		default:
-			n += 8
-		}
-	}
-	return n
 }

@@ -211,29 +211,6 @@ func TestAPasswordChangeEndsEverySession(t *testing.T) {
 	wantAllowed(t, h, fresh.AccessToken)
 }
 
-// A bare Store.BumpVersion (no session revocation) is what RevokeUser leaves behind
-// for a session the eventually consistent GSI did not list yet. Refresh cannot see
-// the user's version in its one UpdateItem, so it still answers; what matters is that
-// nothing it mints is accepted.
-func TestABareVersionBumpMakesEveryAccessTokenOfTheSessionUseless(t *testing.T) {
-	t.Parallel()
-	s := login(t, nil)
-	h := s.h
-	hash, _ := password.Hash("another passphrase!", testenv.CheapPassword)
-	if err := h.Store.BumpVersion(testenv.Ctx(t), s.user.ID, hash, nil); err != nil {
-		t.Fatal(err)
-	}
-	wantDenied(t, h, s.tok.AccessToken)
-	code, tok := h.Refresh(t, s.tok.RefreshToken)
-	if code == http.StatusOK {
-		if v := testenv.Claims(t, tok.AccessToken)["ver"]; v != float64(1) {
-			t.Errorf("refresh minted version %v for a session created on version 1", v)
-		}
-		wantDenied(t, h, tok.AccessToken)
-	}
-	t.Logf("refresh after a bare version bump answers %d", code)
-}
-
 func TestRevokeUserFailsWithoutHalfDoingItWhenStorageIsDown(t *testing.T) {
 	t.Parallel()
 	s := login(t, nil)

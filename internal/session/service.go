@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -29,12 +30,13 @@ type Store interface {
 	CreateSession(ctx context.Context, s *Session, l *Login, o LoginSuccess) error
 	Rotate(ctx context.Context, in RotateInput) (*Session, error)
 	RevokeSession(ctx context.Context, sid string, hash []byte, reason string, now time.Time) (*Session, error)
-	BumpVersion(ctx context.Context, uid, newPwHash string, end *Revocation) error
-	ListUserSessions(ctx context.Context, uid string) ([]string, error)
 	GetSession(ctx context.Context, sid string) (*Session, error)
+	GetSessions(ctx context.Context, ids []string) (map[string]*Session, error)
+	EndSessions(ctx context.Context, e Ending) error
+	SignOut(ctx context.Context, uid, sid, reason string, now time.Time) error
+	Reauthenticated(ctx context.Context, sess *Session, l *Login, at time.Time) error
 	GetUser(ctx context.Context, uid string) (*User, error)
 	CreateUser(ctx context.Context, l *Login) error
-	SetDisabled(ctx context.Context, uid string, disabled bool) error
 }
 
 // Errors the HTTP layer maps to responses.
@@ -66,6 +68,10 @@ type Policy struct {
 	FailureMemory time.Duration // failures older than this are forgotten
 	DeviceTTL     time.Duration // lifetime of a device token from its issue
 	MaxDevices    int           // trusted devices remembered per account
+
+	// MaxSessions is the most sessions a user may have at once (0: no limit); a login
+	// beyond it ends the least recently used in the same write.
+	MaxSessions int
 }
 
 // DefaultThrottle fills the throttle fields with the documented defaults: after 5
@@ -151,8 +157,11 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// maxStaleLogins bounds how often one login decides again on a changed record.
-const maxStaleLogins = 3
+// maxStaleLogins bounds how often one login decides again on a changed record. Most
+// changes are a sibling login of the same user adding its session (a burst of logins
+// at the session limit changes the list once per login), which costs a read and a
+// write but no second password check.
+const maxStaleLogins = 24
 
 // Login checks a password and opens a session.
 //
@@ -180,8 +189,15 @@ func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Gr
 	if err != nil {
 		return nil, err
 	}
+	verified := "" // the hash the password was found to match
 	for attempt := 0; ; attempt++ {
-		g, err := s.login(ctx, rec, dev, pw, c, now)
+		if !rec.Known() || rec.Disabled || rec.PwHash != verified {
+			if err := s.checkPassword(ctx, rec, dev, pw); err != nil {
+				return nil, err
+			}
+			verified = rec.PwHash
+		}
+		g, err := s.open(ctx, rec, dev, c, now)
 		// The version, password or device map changed between our read and our write
 		// (a racing logout-all, password change, or a sibling login that registered
 		// the account's first device). Decide again, under the same counted attempt,
@@ -201,7 +217,10 @@ func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Gr
 	}
 }
 
-func (s *Service) login(ctx context.Context, rec *Login, dev *deviceProof, pw string, c Client, now time.Time) (*Grant, error) {
+// checkPassword checks pw against the record (a dummy hash for an unknown or disabled
+// account, so they cost what a real check does). Nothing is written on a failure: the
+// attempt was counted before the check.
+func (s *Service) checkPassword(ctx context.Context, rec *Login, dev *deviceProof, pw string) error {
 	known := rec.Known()
 	hash := s.dummy
 	if known && !rec.Disabled {
@@ -209,10 +228,9 @@ func (s *Service) login(ctx context.Context, rec *Login, dev *deviceProof, pw st
 	}
 	ok, err := password.Verify(pw, hash)
 	if err != nil {
-		return nil, fmt.Errorf("session: stored hash: %w", err)
+		return fmt.Errorf("session: stored hash: %w", err)
 	}
 	if !ok || !known || rec.Disabled {
-		// Nothing to write: the attempt was counted before the check.
 		attrs := []any{"outcome", "invalid_credentials"}
 		if known {
 			attrs = append(attrs, "uid", rec.UID)
@@ -221,9 +239,13 @@ func (s *Service) login(ctx context.Context, rec *Login, dev *deviceProof, pw st
 			attrs = append(attrs, "counter", "device")
 		}
 		s.log.InfoContext(ctx, "login failed", attrs...)
-		return nil, ErrInvalidCredentials
+		return ErrInvalidCredentials
 	}
+	return nil
+}
 
+// open opens the session of a login whose password matched rec.
+func (s *Service) open(ctx context.Context, rec *Login, dev *deviceProof, c Client, now time.Time) (*Grant, error) {
 	absExp := now.Add(s.policy.MaxAge).Truncate(time.Second)
 	sid, err := newSessionID(absExp)
 	if err != nil {
@@ -238,9 +260,16 @@ func (s *Service) login(ctx context.Context, rec *Login, dev *deviceProof, pw st
 		ID: sid, UserID: rec.UID, Ver: rec.Ver, Scope: rec.Scope,
 		Cur: hashToken(sid, secret), IdleExp: idle, AbsExp: absExp, CreatedAt: now, LastUsed: now,
 		UserAgent: truncate(c.UserAgent, 256), IP: truncate(c.IP, 64),
+		LoginName: rec.Name, AuthTime: now,
+		// In milliseconds, so the least recently used of sessions opened within one
+		// second is still the one opened first.
+		RotatedAt: now,
 	}
 	outcome, ring, err := s.success(rec, dev, now)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.makeRoom(ctx, rec, &outcome, now); err != nil {
 		return nil, err
 	}
 	// A concurrent transaction or write on the login record cancels this one
@@ -256,8 +285,62 @@ func (s *Service) login(ctx context.Context, rec *Login, dev *deviceProof, pw st
 		g.DeviceToken = mintDeviceToken(ring, rec.Name, rec.UID, outcome.Device, now)
 		g.DeviceExp = now.Truncate(time.Second).Add(s.policy.DeviceTTL)
 	}
+	for _, v := range outcome.Evict {
+		s.log.InfoContext(ctx, "session ended by the session limit", "uid", rec.UID, "sid", LogID(v.ID), "limit", s.policy.MaxSessions)
+	}
 	s.log.InfoContext(ctx, "login succeeded", "outcome", "ok", "uid", rec.UID, "sid", LogID(sid), "trusted_device", dev != nil)
 	return g, nil
+}
+
+// makeRoom applies the session limit to a login: below it the new session is added on
+// condition that the list is still short enough; at it, the listed sessions are read
+// (the one extra round trip of a login at the limit, since only each session's own
+// item knows when it was last used, which keeps a refresh to one small write), the
+// dead ones dropped and the least recently used live ones ended to make room.
+func (s *Service) makeRoom(ctx context.Context, rec *Login, o *LoginSuccess, now time.Time) error {
+	limit := s.policy.MaxSessions
+	o.Limit = limit
+	if limit <= 0 || len(rec.Sessions) < limit {
+		return nil
+	}
+	got, err := s.store.GetSessions(ctx, slices.Collect(maps.Keys(rec.Sessions)))
+	if err != nil {
+		return err
+	}
+	live, dead := classifyListed(rec, got, now)
+	o.Drop = dead
+	if extra := len(live) + 1 - limit; extra > 0 {
+		o.Evict = live[:extra]
+	}
+	return nil
+}
+
+// classifyListed splits the sessions a login record lists into the live ones, least
+// recently used first, and the IDs of those that ended (revoked, past a deadline,
+// deleted by TTL, or, defensively, another user's).
+func classifyListed(rec *Login, got map[string]*Session, now time.Time) (live []*Session, dead []string) {
+	for id := range rec.Sessions {
+		if sess, ok := got[id]; ok && sess.UserID == rec.UID && sess.Live(now) {
+			live = append(live, sess)
+		} else {
+			dead = append(dead, id)
+		}
+	}
+	slices.SortFunc(live, compareUse)
+	slices.Sort(dead)
+	return live, dead
+}
+
+// compareUse orders sessions by their last use: the last refresh or login (to the
+// second, then to the millisecond of the last rotation), then by ID.
+func compareUse(a, b *Session) int {
+	if c := a.LastUsed.Compare(b.LastUsed); c != 0 {
+		return c
+	}
+	if c := a.RotatedAt.Compare(b.RotatedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 // success is what a successful login changes on its record: the counter it was counted
@@ -303,8 +386,10 @@ func (s *Service) success(rec *Login, dev *deviceProof, now time.Time) (LoginSuc
 }
 
 func (s *Service) grant(now time.Time, sess *Session, refresh string) (*Grant, error) {
-	exp := minTime(now.Add(s.policy.AccessTTL), sess.AbsExp)
-	at, err := s.minter.Mint(now, sess.UserID, sess.ID, sess.Ver, sess.Scope, exp)
+	// Never past the idle deadline either: the authorizer reads the session, but a
+	// token outliving its session would be a promise the service does not keep.
+	exp := minTime(minTime(now.Add(s.policy.AccessTTL), sess.AbsExp), sess.IdleExp)
+	at, err := s.minter.MintAuth(now, sess.UserID, sess.ID, sess.Ver, sess.Scope, exp, sess.AuthTime)
 	if err != nil {
 		return nil, err
 	}
@@ -407,20 +492,29 @@ func (s *Service) revokeForReuse(ctx context.Context, log *slog.Logger, sid, why
 	return ErrInvalidGrant
 }
 
-// Logout revokes the session a refresh token belongs to. With all, it also revokes
-// every session of the user and every access token minted before, by bumping the
-// user's token version, but only if that session is live: a token of a session that
-// was revoked (as theft, by a logout, by an administrator) or is past a deadline
-// changes nothing more than a single logout would. An unknown or invalid token is not
-// an error (RFC 7009 §2.2).
-func (s *Service) Logout(ctx context.Context, tok string, all bool) error {
+// Scope says what a logout ends.
+type Scope string
+
+// Logout scopes (the "scope" member of POST /auth/logout).
+const (
+	ScopeSession Scope = "session" // the token's own session
+	ScopeOthers  Scope = "others"  // every other session of the user; this one stays
+	ScopeAll     Scope = "all"     // every session of the user, this one included
+)
+
+// Logout ends what scope names, for the session a refresh token belongs to. "others"
+// and "all" act only if that session is live: a token of a session that was revoked
+// (as theft, by a logout, by an administrator) or is past a deadline changes nothing
+// more than a single logout would. An unknown or invalid token is not an error (RFC
+// 7009 §2.2).
+func (s *Service) Logout(ctx context.Context, tok string, scope Scope) error {
 	now := s.now()
 	sid, secret, _, err := parseRefreshToken(tok)
 	if err != nil {
 		return nil
 	}
-	if all {
-		return s.logoutAll(ctx, now, sid, secret)
+	if scope == ScopeAll || scope == ScopeOthers {
+		return s.logoutMany(ctx, now, sid, secret, scope)
 	}
 	old, err := s.store.RevokeSession(ctx, sid, hashToken(sid, secret), ReasonLogout, now)
 	if errors.Is(err, ErrNotFound) {
@@ -429,7 +523,7 @@ func (s *Service) Logout(ctx context.Context, tok string, all bool) error {
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "logged out", "sid", LogID(sid), "uid", old.UserID, "all", false, "was_live", old.Live(now))
+	s.log.InfoContext(ctx, "logged out", "sid", LogID(sid), "uid", old.UserID, "scope", string(ScopeSession), "was_live", old.Live(now))
 	return nil
 }
 
@@ -459,87 +553,178 @@ func (s *Service) logoutWithOldToken(ctx context.Context, sid, secret string) er
 	return nil
 }
 
-// logoutAll is Logout with all. Whether the session is live and the token its own is
-// decided by the condition of the one transaction that bumps the version and revokes
-// the session (Store.BumpVersion with a Revocation), not by the read before it, which
-// only finds the user and the token's place in the chain: a session revoked or
-// rotated in between fails the condition, nothing is written, and the decision is
-// made again on what the session is now. Because the bump and this session's
-// revocation are one write, a logout that fails half-way (503) leaves the session
-// live, and the client's retry does the whole of it; once they are done, every
-// access token and every session opened before is dead, and the revocation of the
-// other sessions is only what makes their refresh tokens fail too.
-func (s *Service) logoutAll(ctx context.Context, now time.Time, sid, secret string) error {
+// logoutMany is Logout with "others" or "all". The token's session is read first to
+// find the user and the token's place in its chain; then the user's sessions are ended
+// in one transaction (Store.EndSessions) on condition that the token's session is
+// still live (and still holds the token), so a logout that fails half-way (503) leaves
+// everything as it was and the client's retry does the whole of it. "all" also raises
+// the token version, so a login that read the record before cannot open a session
+// across it.
+func (s *Service) logoutMany(ctx context.Context, now time.Time, sid, secret string, scope Scope) error {
 	presented := hashToken(sid, secret)
-	for range 2 {
-		sess, err := s.store.GetSession(ctx, sid)
-		if errors.Is(err, ErrNotFound) {
-			s.log.InfoContext(ctx, "logout of an unknown session")
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		log := s.log.With("sid", LogID(sid), "uid", sess.UserID)
-		end := &Revocation{SessionID: sid, Reason: ReasonLogout, Now: now}
-		switch {
-		case subtle.ConstantTimeCompare(sess.Cur, presented) == 1 || subtle.ConstantTimeCompare(sess.Prev, presented) == 1:
-			end.Hash = presented
-		case s.generationsOld(sess, sid, secret) > 0:
-			// Theft, detected by the logout itself: end it, and with it everything
-			// else, as asked. (A dead session's old token ends nothing: below.)
-			end.Reason = ReasonReuse
-		default:
-			log.WarnContext(ctx, "logout refused", "reason", "secret does not belong to the session")
-			return nil
-		}
-		if !sess.Live(now) {
-			log.InfoContext(ctx, "logout everywhere with a token of a session that had already ended: nothing done",
-				"revoke_reason", sess.RevokeReason)
-			return nil
-		}
-		err = s.bump(ctx, sess.UserID, "", end)
-		if errors.Is(err, ErrStale) {
-			continue // the session changed since the read: decide on what it is now
-		}
-		if err != nil {
-			return err
-		}
-		if end.Reason == ReasonReuse {
-			log.WarnContext(ctx, "refresh token reuse: revoking session", "why", "logout everywhere with an older token")
-		}
-		n, err := s.revokeSessions(ctx, sess.UserID, ReasonLogoutAll, sid, now)
-		if err != nil {
-			// Every access token and session from before is dead already (the
-			// bump); what failed is making the other refresh tokens fail too.
-			return err
-		}
-		log.InfoContext(ctx, "logged out everywhere", "all", true, "other_live_sessions", n)
+	sess, err := s.store.GetSession(ctx, sid)
+	if errors.Is(err, ErrNotFound) {
+		s.log.InfoContext(ctx, "logout of an unknown session")
 		return nil
 	}
-	return fmt.Errorf("%w: session changed twice during logout", ErrUnavailable)
+	if err != nil {
+		return err
+	}
+	log := s.log.With("sid", LogID(sid), "uid", sess.UserID)
+	hash, reason := presented, ReasonLogout
+	switch {
+	case subtle.ConstantTimeCompare(sess.Cur, presented) == 1 || subtle.ConstantTimeCompare(sess.Prev, presented) == 1:
+	case s.generationsOld(sess, sid, secret) > 0:
+		// Theft, detected by the logout itself. The stolen chain's session ends
+		// whatever the scope; with "all", everything else too, as asked.
+		hash, reason = nil, ReasonReuse
+		if scope == ScopeOthers {
+			return s.revokeForReuse(ctx, log, sid, "logout of the other sessions with an older token")
+		}
+	default:
+		log.WarnContext(ctx, "logout refused", "reason", "secret does not belong to the session")
+		return nil
+	}
+	if !sess.Live(now) {
+		log.InfoContext(ctx, "logout of many sessions with a token of a session that had already ended: nothing done",
+			"scope", string(scope), "revoke_reason", sess.RevokeReason)
+		return nil
+	}
+	name, err := s.loginName(ctx, sess)
+	if err != nil {
+		return err
+	}
+	n, err := s.endSessions(ctx, sess.UserID, name, nil, func(rec *Login, listed map[string]*Session) (*Ending, error) {
+		own, ok := listed[sid]
+		if !ok {
+			own, err = s.store.GetSession(ctx, sid) // a session from before the lists
+			if err != nil {
+				return nil, err
+			}
+		}
+		if !own.Live(now) {
+			return nil, errSessionEnded
+		}
+		e := &Ending{Login: rec, Now: now}
+		if scope == ScopeAll {
+			e.Bump = true
+			e.End = append(e.End, Revocation{SessionID: sid, Hash: hash, Reason: reason, Now: now})
+			e.End = append(e.End, others(rec, listed, sid, ReasonLogoutAll, now)...)
+		} else {
+			e.Keep, e.KeepHash = own, hash
+			e.End = others(rec, listed, sid, ReasonLogoutOthers, now)
+		}
+		return e, nil
+	})
+	if errors.Is(err, errSessionEnded) {
+		log.InfoContext(ctx, "logout of many sessions: the session ended meanwhile, nothing done", "scope", string(scope))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if reason == ReasonReuse {
+		log.WarnContext(ctx, "refresh token reuse: revoking session", "why", "logout everywhere with an older token")
+	}
+	if scope == ScopeAll {
+		n-- // the caller's own session, ended with the others
+	}
+	log.InfoContext(ctx, "logged out", "scope", string(scope), "other_live_sessions", n)
+	return nil
 }
 
-// RevokeUser bumps a user's token version (with an optional new password hash) and
-// revokes each of the user's sessions. The bump alone already stops every access token
-// and every racing login; revoking the sessions makes their refresh tokens fail too.
-// It returns how many sessions this call ended that were live until then (already
-// revoked or expired ones do not count, so a repeat returns 0).
+// errSessionEnded stops an Ending whose own session ended between the reads.
+var errSessionEnded = errors.New("session: the session ended")
+
+// others lists the revocations of every live listed session of rec but skip.
+func others(rec *Login, listed map[string]*Session, skip, reason string, now time.Time) []Revocation {
+	live, _ := classifyListed(rec, listed, now)
+	var out []Revocation
+	for _, sess := range live {
+		if sess.ID != skip {
+			out = append(out, Revocation{SessionID: sess.ID, Reason: reason, Now: now})
+		}
+	}
+	return out
+}
+
+// loginName returns the key of the session's login record.
+func (s *Service) loginName(ctx context.Context, sess *Session) (string, error) {
+	if sess.LoginName != "" {
+		return sess.LoginName, nil
+	}
+	u, err := s.store.GetUser(ctx, sess.UserID)
+	if err != nil {
+		return "", err
+	}
+	return u.Name, nil
+}
+
+// maxEndings bounds how often an Ending is decided again after the sessions or the
+// record changed under it (a login, a refresh, another ending).
+const maxEndings = 6
+
+// endSessions reads the user's login record (unless rec is given: one just read, e.g.
+// by a reservation) and the sessions it lists, lets decide build the Ending, and writes it.
+// A write whose conditions found something changed since the read (ErrStale) is read
+// and decided again, up to maxEndings times; a TransactionConflict is retried as
+// such. It returns how many live sessions the write ended (each ended on condition
+// that it was live, so a session ended by someone else in between is not counted).
+func (s *Service) endSessions(ctx context.Context, uid, name string, rec *Login, decide func(*Login, map[string]*Session) (*Ending, error)) (int, error) {
+	for range maxEndings {
+		if rec == nil {
+			var err error
+			if rec, err = s.store.GetLoginConsistent(ctx, name); err != nil {
+				return 0, err
+			}
+		}
+		if rec.UID != uid {
+			// No account, or the name's record is another account's: never end
+			// someone else's sessions on a damaged token record.
+			return 0, fmt.Errorf("session: the login record %w for the user", ErrNotFound)
+		}
+		listed, err := s.store.GetSessions(ctx, slices.Collect(maps.Keys(rec.Sessions)))
+		if err != nil {
+			return 0, err
+		}
+		e, err := decide(rec, listed)
+		if err != nil {
+			return 0, err
+		}
+		// The ended entries leave the list with the rest of the write.
+		_, e.Drop = classifyListed(rec, listed, e.Now)
+		err = retryConflict(ctx, func() error { return s.store.EndSessions(ctx, *e) })
+		if errors.Is(err, ErrStale) {
+			rec = nil
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return len(e.End), nil
+	}
+	return 0, fmt.Errorf("%w: sessions changed %d times while ending them", ErrUnavailable, maxEndings)
+}
+
+// RevokeUser ends every session of a user and every access token minted before, in one
+// write that also raises the token version (so no login racing it opens a session
+// across it) and optionally sets a new password hash. It returns how many sessions
+// this call ended that were live until then (already revoked or expired ones do not
+// count, so a repeat returns 0).
 func (s *Service) RevokeUser(ctx context.Context, uid, newPwHash, reason string) (int, error) {
-	if err := s.bump(ctx, uid, newPwHash, nil); err != nil {
+	u, err := s.store.GetUser(ctx, uid)
+	if err != nil {
 		return 0, err
 	}
-	n, err := s.revokeSessions(ctx, uid, reason, "", s.now())
+	now := s.now()
+	n, err := s.endSessions(ctx, uid, u.Name, nil, func(rec *Login, listed map[string]*Session) (*Ending, error) {
+		return &Ending{Login: rec, Bump: true, PwHash: newPwHash, End: others(rec, listed, "", reason, now), Now: now}, nil
+	})
 	if err != nil {
 		return n, err
 	}
 	s.log.InfoContext(ctx, "revoked all sessions of a user", "uid", uid, "live_sessions", n, "reason", reason)
 	return n, nil
-}
-
-// bump is Store.BumpVersion, tried again if a concurrent transaction cancels it.
-func (s *Service) bump(ctx context.Context, uid, newPwHash string, end *Revocation) error {
-	return retryConflict(ctx, func() error { return s.store.BumpVersion(ctx, uid, newPwHash, end) })
 }
 
 // retryConflict runs a transactional write, and again (conflictAttempts times in all)
@@ -572,33 +757,6 @@ const (
 	conflictAttempts = 6
 	conflictPause    = 20 * time.Millisecond
 )
-
-// revokeSessions revokes every listed session of a user but skip, and returns how
-// many of them this call found live: counted from each revocation's own ALL_OLD image,
-// so a session revoked or expired before, or by someone else in between, is not.
-func (s *Service) revokeSessions(ctx context.Context, uid, reason, skip string, now time.Time) (int, error) {
-	ids, err := s.store.ListUserSessions(ctx, uid)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, id := range ids {
-		if id == skip {
-			continue
-		}
-		old, err := s.store.RevokeSession(ctx, id, nil, reason, now)
-		if errors.Is(err, ErrNotFound) {
-			continue // deleted by TTL since the index listed it
-		}
-		if err != nil {
-			return n, err
-		}
-		if old.Live(now) {
-			n++
-		}
-	}
-	return n, nil
-}
 
 // LogID is how a session appears in logs: a prefix of its ID, enough to correlate
 // lines, never the refresh token or its hash.

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/example/sessions/internal/ddbmeter"
 	"github.com/example/sessions/internal/testenv"
 )
 
@@ -271,7 +272,7 @@ func TestALoginRecordWithTheMostDevicesCostsOneWCUPerAttempt(t *testing.T) {
 	if use.WCU != 1 || use.RoundTrips != 1 {
 		t.Errorf("a failed login on the largest record: %s, want 1 round trip, 1 WCU", use)
 	}
-	if size := itemSize(h.Item(t, "n#"+strings.Repeat("漢", 64))); size >= 1024 {
+	if size := ddbmeter.ItemSize(h.Item(t, "n#"+strings.Repeat("漢", 64))); size >= 1024 {
 		t.Errorf("login record is %d bytes, want < 1 KB", size)
 	}
 }

@@ -207,3 +207,81 @@ func TokenHash(rt string) []byte {
 	sum := sha256.Sum256([]byte(rt))
 	return sum[:]
 }
+
+// Protected runs a request to a protected route as API Gateway does: the authorizer
+// decides on the access token first; a deny answers 403 without calling the route, an
+// allow hands the route its context (through JSON, so numbers arrive as float64, as
+// they do from API Gateway). routeKey is the template's ("DELETE
+// /auth/sessions/{id}"); params are its path parameters as name/value pairs.
+func (h *Harness) Protected(tb testing.TB, handler Handler, at, routeKey, path string, body any, params ...string) events.APIGatewayV2HTTPResponse {
+	tb.Helper()
+	method, _, _ := strings.Cut(routeKey, " ")
+	req := Request(method, path, body, "authorization", "Bearer "+at)
+	req.RouteKey = routeKey
+	if len(params) > 0 {
+		req.PathParameters = map[string]string{}
+		for i := 0; i+1 < len(params); i += 2 {
+			req.PathParameters[params[i]] = params[i+1]
+		}
+	}
+	resp := h.Authorize(tb, at)
+	if !resp.IsAuthorized {
+		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusForbidden, Body: `{"message":"Forbidden"}`}
+	}
+	raw, err := json.Marshal(resp.Context)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var lambda map[string]any
+	if err := json.Unmarshal(raw, &lambda); err != nil {
+		tb.Fatal(err)
+	}
+	req.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: lambda}
+	return Call(tb, handler, req)
+}
+
+// SessionView is one entry of GET /auth/sessions.
+type SessionView struct {
+	ID         string `json:"id"`
+	CreatedAt  string `json:"created_at"`
+	LastUsedAt string `json:"last_used_at"`
+	ExpiresAt  string `json:"expires_at"`
+	UserAgent  string `json:"user_agent"`
+	IP         string `json:"ip"`
+	Current    bool   `json:"current"`
+}
+
+// ListSessions is GET /auth/sessions with an access token; it fails the test unless
+// the answer is 200.
+func (h *Harness) ListSessions(tb testing.TB, at string) []SessionView {
+	tb.Helper()
+	resp := h.Protected(tb, h.App.API.Account, at, "GET /auth/sessions", "/auth/sessions", nil)
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("list sessions: %d %s", resp.StatusCode, resp.Body)
+	}
+	var out struct {
+		Sessions []SessionView `json:"sessions"`
+	}
+	Decode(tb, resp, &out)
+	return out.Sessions
+}
+
+// SignOut is DELETE /auth/sessions/{id} with an access token; it returns the status.
+func (h *Harness) SignOut(tb testing.TB, at, sid string) int {
+	tb.Helper()
+	return h.Protected(tb, h.App.API.Account, at, "DELETE /auth/sessions/{id}", "/auth/sessions/"+sid, nil, "id", sid).StatusCode
+}
+
+// ChangePassword is POST /auth/password with an access token.
+func (h *Harness) ChangePassword(tb testing.TB, at, current, next string) events.APIGatewayV2HTTPResponse {
+	tb.Helper()
+	return h.Protected(tb, h.App.API.Account, at, "POST /auth/password", "/auth/password",
+		map[string]string{"current_password": current, "new_password": next})
+}
+
+// Reauthenticate is POST /auth/reauthenticate with an access token.
+func (h *Harness) Reauthenticate(tb testing.TB, at, pw string) events.APIGatewayV2HTTPResponse {
+	tb.Helper()
+	return h.Protected(tb, h.App.API.Account, at, "POST /auth/reauthenticate", "/auth/reauthenticate",
+		map[string]string{"password": pw})
+}

@@ -17,7 +17,7 @@ import (
 // allocations). Every member name is exact here: members refused repeats and checkClaim
 // case variants, the two ways encoding/json would read a name differently.
 type rawClaims struct {
-	iss, sub, aud, exp, nbf, iat, jti, sid, ver, scope []byte
+	iss, sub, aud, exp, nbf, iat, jti, sid, ver, scope, authTime, amr []byte
 }
 
 // set is members' callback: checkClaim, then keep the value.
@@ -47,6 +47,10 @@ func (r *rawClaims) set(name, value []byte) error {
 		dst = &r.ver
 	case "scope":
 		dst = &r.scope
+	case "auth_time":
+		dst = &r.authTime
+	case "amr":
+		dst = &r.amr
 	default:
 		return nil
 	}
@@ -83,7 +87,7 @@ func (r *rawClaims) decode(c *Claims) error {
 		name string
 		raw  []byte
 		dst  **jwt.NumericDate
-	}{{"exp", r.exp, &c.ExpiresAt}, {"nbf", r.nbf, &c.NotBefore}, {"iat", r.iat, &c.IssuedAt}} {
+	}{{"exp", r.exp, &c.ExpiresAt}, {"nbf", r.nbf, &c.NotBefore}, {"iat", r.iat, &c.IssuedAt}, {"auth_time", r.authTime, &c.AuthTime}} {
 		if *d.dst, err = decodeNumericDate(d.raw); err != nil {
 			return fmt.Errorf("%w (%s)", err, d.name)
 		}
@@ -91,7 +95,42 @@ func (r *rawClaims) decode(c *Claims) error {
 	if c.Ver, err = decodeInt64(r.ver); err != nil {
 		return fmt.Errorf("%w (ver)", err)
 	}
+	if c.AMR, err = decodeStrings(r.amr); err != nil {
+		return fmt.Errorf("%w (amr)", err)
+	}
 	return nil
+}
+
+// decodeStrings is encoding/json's decoding into a []string: null is nil, [] an empty
+// slice, a null element "", anything else is refused.
+func decodeStrings(raw []byte) ([]string, error) {
+	if raw == nil || raw[0] == 'n' {
+		return nil, nil
+	}
+	if raw[0] != '[' {
+		return nil, errClaimType
+	}
+	list := []string{}
+	i := skipSpace(raw, 1)
+	if raw[i] == ']' {
+		return list, nil
+	}
+	for {
+		end, err := skipValue(raw, i)
+		if err != nil {
+			return nil, err
+		}
+		var s string
+		if err := decodeString(raw[i:end], &s); err != nil {
+			return nil, err
+		}
+		list = append(list, s)
+		i = skipSpace(raw, end)
+		if raw[i] == ']' {
+			return list, nil
+		}
+		i = skipSpace(raw, i+1) // the comma: the array is valid JSON
+	}
 }
 
 // decodeString: a string is unquoted as encoding/json unquotes it, null leaves ""

@@ -44,6 +44,8 @@ var claimPayloads = []string{
 	`{"exp":0}`, `{"exp":-0}`, `{"exp":1.5}`, `{"exp":-1.5}`, `{"exp":1e3}`, `{"exp":1E+3}`, `{"exp":1e400}`, `{"exp":-1e400}`,
 	`{"exp":999999999999999999}`, `{"exp":9999999999999999999}`, `{"exp":9007199254740993}`, `{"iat":1900000000.999999999}`,
 	`{"other":{"iss":5},"list":[1,"x",null],"sub":"u"}`,
+	`{"auth_time":1900000000,"amr":["pwd"]}`, `{"auth_time":1.5,"amr":[]}`, `{"auth_time":null,"amr":null}`,
+	`{"amr":"pwd"}`, `{"amr":["pwd",null]}`, `{"amr":["pwd",5]}`, `{"amr":[ "a" , "b\u0041" ]}`, `{"amr":{}}`, `{"auth_time":1e400}`,
 	`{}`,
 }
 

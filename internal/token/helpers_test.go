@@ -124,15 +124,17 @@ func goodHeader(k *keys.Key) map[string]any {
 
 func goodClaims(now time.Time) map[string]any {
 	return map[string]any{
-		"iss":   testIssuer,
-		"aud":   []string{testAudience},
-		"sub":   "user-1",
-		"sid":   "session-1",
-		"ver":   3,
-		"scope": "me",
-		"iat":   now.Unix(),
-		"exp":   now.Add(15 * time.Minute).Unix(),
-		"jti":   "jti-1",
+		"iss":       testIssuer,
+		"aud":       []string{testAudience},
+		"sub":       "user-1",
+		"sid":       "session-1",
+		"ver":       3,
+		"scope":     "me",
+		"iat":       now.Unix(),
+		"exp":       now.Add(15 * time.Minute).Unix(),
+		"jti":       "jti-1",
+		"auth_time": now.Add(-time.Minute).Unix(),
+		"amr":       []string{"pwd"},
 	}
 }
 

@@ -39,6 +39,12 @@ type Claims struct {
 	SID   string `json:"sid"`
 	Ver   *int64 `json:"ver"`
 	Scope string `json:"scope,omitempty"`
+	// AuthTime is when the user last proved their password in this session (OIDC's
+	// auth_time): set at login, password change and reauthentication, kept by
+	// refreshes, so a route can demand a recent sign-in.
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+	// AMR names how the user authenticated (RFC 8176): ["pwd"].
+	AMR []string `json:"amr,omitempty"`
 }
 
 // ErrInvalid is wrapped by every error Verify returns; callers deny on any error.
@@ -69,7 +75,7 @@ var (
 	// other case ("Exp", "ALG"). encoding/json would read it as that member; a
 	// case-sensitive reader of the same token would not.
 	ErrCaseVariantMember = fmt.Errorf("%w: a member name differs in case from a registered one", ErrInvalid)
-	// ErrNumericDate: exp, nbf or iat is not a JSON number (RFC 7519 §2).
+	// ErrNumericDate: exp, nbf, iat or auth_time is not a JSON number (RFC 7519 §2).
 	ErrNumericDate = fmt.Errorf("%w: a NumericDate claim is not a JSON number", ErrInvalid)
 	// ErrCrit: the header has a crit member; we understand no extension (RFC 7515 §4.1.11).
 	ErrCrit = fmt.Errorf("%w: crit header present", ErrInvalid)
@@ -138,8 +144,15 @@ func NewMinter(ks keys.Source, issuer, audience string) *Minter {
 	return &Minter{keys: ks, issuer: issuer, audience: audience}
 }
 
-// Mint signs a token for the subject and session, valid from now until exp.
+// Mint signs a token for the subject and session, valid from now until exp, without
+// auth_time and amr.
 func (m *Minter) Mint(now time.Time, sub, sid string, ver int64, scope string, exp time.Time) (string, error) {
+	return m.MintAuth(now, sub, sid, ver, scope, exp, time.Time{})
+}
+
+// MintAuth is Mint with the time the password was last checked in the session: a
+// non-zero authTime adds auth_time and amr ["pwd"], the only method this service has.
+func (m *Minter) MintAuth(now time.Time, sub, sid string, ver int64, scope string, exp, authTime time.Time) (string, error) {
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
 		return "", err
@@ -156,6 +169,9 @@ func (m *Minter) Mint(now time.Time, sub, sid string, ver int64, scope string, e
 		SID:   sid,
 		Ver:   &ver,
 		Scope: scope,
+	}
+	if !authTime.IsZero() {
+		c.AuthTime, c.AMR = jwt.NewNumericDate(authTime), []string{"pwd"}
 	}
 	k := m.keys.Current().Signing()
 	t := jwt.NewWithClaims(jwt.GetSigningMethod(k.Alg), c)
@@ -242,21 +258,21 @@ func (h *header) set(name, value []byte) error {
 
 // claimNames are the payload members Claims reads: the json names of its fields and
 // of jwt.RegisteredClaims.
-var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "ver", "scope"}
+var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "ver", "scope", "auth_time", "amr"}
 
 // checkClaim refuses a case variant of a claim name ({"Exp":9999999999} would be
 // read as exp by encoding/json, and as no exp by a case-sensitive reader), and an exp,
-// nbf or iat that is not a JSON number: golang-jwt reads NumericDate through
+// nbf, iat or auth_time that is not a JSON number: golang-jwt reads NumericDate through
 // json.Number, which also takes "exp":"9999999999", but RFC 7519 §2 makes a
 // NumericDate a JSON number.
 func checkClaim(name, value []byte) error {
 	switch string(name) {
-	case "exp", "nbf", "iat":
+	case "exp", "nbf", "iat", "auth_time":
 		if c := value[0]; c != '-' && (c < '0' || c > '9') {
 			return ErrNumericDate
 		}
 		return nil
-	case "iss", "sub", "aud", "jti", "sid", "ver", "scope":
+	case "iss", "sub", "aud", "jti", "sid", "ver", "scope", "amr":
 		return nil
 	}
 	for _, n := range claimNames {

@@ -34,7 +34,6 @@ type Cost struct {
 	DynamoDBLocal string      `json:"dynamodb_local"` // what answered (package and version)
 	ItemSizes     []ItemSize  `json:"item_sizes"`
 	Operations    []Operation `json:"operations"`
-	Cache         []CacheRun  `json:"cache"`
 	Probes        []Probe     `json:"probes"` // how DynamoDB Local reports capacity, case by case
 	Notes         []string    `json:"notes"`
 }
@@ -85,19 +84,6 @@ type Probe struct {
 	Detail string  `json:"detail"` // table and index parts of what it reported
 	Rules  float64 `json:"rules"`  // what the documented rules charge
 	Note   string  `json:"note"`
-}
-
-// CacheRun is the token-version cache experiment at one TTL.
-type CacheRun struct {
-	TTL            string  `json:"ttl"`
-	Interval       string  `json:"interval"`
-	Requests       int     `json:"requests"`
-	RoundTrips     int     `json:"round_trips"`
-	MeasuredRCU    float64 `json:"measured_rcu"`
-	ExpectedRCU    float64 `json:"expected_rcu"`
-	RCUPerAuth     float64 `json:"rcu_per_auth"` // expected (documented rules) per authorization
-	MeasuredPerReq float64 `json:"measured_rcu_per_auth"`
-	Staleness      string  `json:"staleness"`
 }
 
 // E2E is bench/e2e's output: load through the local server.
