@@ -579,7 +579,12 @@ func (s *Service) logoutMany(ctx context.Context, now time.Time, sid, secret str
 		// whatever the scope; with "all", everything else too, as asked.
 		hash, reason = nil, ReasonReuse
 		if scope == ScopeOthers {
-			return s.revokeForReuse(ctx, log, sid, "logout of the other sessions with an older token")
+			// The thief's session ends; the others stay (their owner did not ask
+			// with a token of theirs). A logout answers 204 either way (RFC 7009).
+			if err := s.revokeForReuse(ctx, log, sid, "logout of the other sessions with an older token"); !errors.Is(err, ErrInvalidGrant) {
+				return err
+			}
+			return nil
 		}
 	default:
 		log.WarnContext(ctx, "logout refused", "reason", "secret does not belong to the session")
