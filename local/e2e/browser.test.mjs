@@ -590,6 +590,7 @@ const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url')
 const CSRF_REASON = 'access-token cookie without x-session-transport: cookie';
 const NO_CREDENTIAL = 'no bearer token and no access-token cookie';
 const REVOKED = 'session revoked';
+const STALE_VERSION = 'token version is not current';
 async function denials(reason) {
   const lines = (await readFile(CONLY_LOG, 'utf8')).split('\n');
   return lines.filter((l) => l.includes('msg="authorizer denied"') && l.includes(`reason="${reason}`)).length;
@@ -766,7 +767,7 @@ test('cookie-only mode (ACCESS_TOKEN_COOKIE=on): the demo page works and no scri
   });
 });
 
-test('cookie-only mode: a form another page POSTs to a protected route is refused; the password stays', async (t) => {
+test('cookie-only mode: a form another page POSTs to a protected route is refused; only the page itself changes the password', async (t) => {
   const context = await newContext(t);
   const page = await newTab(t, context);
   const username = `${USER}-csrf`;
@@ -826,6 +827,31 @@ test('cookie-only mode: a form another page POSTs to a protected route is refuse
     const refused = await api('POST', '/auth/login', { base: CONLY, body: { username, password: attacker } });
     assert.deepEqual([refused.status, refused.body.error], [401, 'invalid_credentials']);
     assert.equal(await page.evaluate(() => globalThis.sessionsDemo.client.fetch('/me').then((r) => r.status)), 200);
+  });
+
+  await t.test('the page\'s own form, whose request carries the header, does change it: a new access cookie, the old one refused', async () => {
+    const next = 'the new password of the csrf user';
+    await page.bringToFront();
+    await page.fill('#current-password', PASSWORD);
+    await page.fill('#new-password', next);
+    const answered = page.waitForResponse((r) => r.url() === `${CONLY}/auth/password`);
+    await page.click('#change-password');
+    const r = await answered;
+    assert.equal(r.status(), 200);
+    assert.equal((await r.request().allHeaders())['x-session-transport'], 'cookie');
+    assert.equal((await r.json()).access_token, undefined, 'the access token in the body');
+    await page.waitForSelector('#password-result.ok');
+    const renewed = (await cookieJar(context))[ACCESS_COOKIE];
+    assert.ok(renewed && renewed.value !== access.value, 'the access cookie was not renewed');
+    assert.equal(await page.evaluate(() => globalThis.sessionsDemo.client.fetch('/me').then((r) => r.status)), 200);
+    assert.equal(await page.evaluate(() => document.cookie), '');
+
+    const stale = await denials(STALE_VERSION);
+    const replay = await api('GET', '/me', { base: CONLY, headers: { Cookie: `${ACCESS_COOKIE}=${access.value}`, 'X-Session-Transport': 'cookie' } });
+    assert.equal(replay.status, 403);
+    assert.equal(await denials(STALE_VERSION), stale + 1, `the authorizer did not log "${STALE_VERSION}"`);
+    assert.equal((await api('POST', '/auth/login', { base: CONLY, body: { username, password: PASSWORD } })).status, 401);
+    assert.equal((await api('POST', '/auth/login', { base: CONLY, body: { username, password: next } })).status, 200);
   });
 });
 
