@@ -98,6 +98,24 @@ func TestALoginAtTheLimitEvictsOnlyAnUnusedSession(t *testing.T) {
 			t.Errorf("the list changed: %v at %d", ids, gen)
 		}
 	})
+	t.Run("an eviction is stale when a session it lets stay ended since the read (it made room)", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		stay, err := f.open(t, session.LoginSuccess{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.SignOut(testenv.Ctx(t), f.sess.UserID, stay.ID, session.ReasonSignedOut, now); err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.open(t, session.LoginSuccess{Limit: 2, Evict: []*session.Session{f.sess}, Stay: []*session.Session{stay}})
+		if !errors.Is(err, session.ErrStale) {
+			t.Fatalf("err = %v, want ErrStale", err)
+		}
+		if f.h.Revoked(t, f.sess.ID) || f.h.Item(t, "s#"+s.ID) != nil {
+			t.Error("something was written")
+		}
+	})
 	t.Run("an eviction decided on an old list is stale", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t)

@@ -310,7 +310,7 @@ func (s *Service) makeRoom(ctx context.Context, rec *Login, o *LoginSuccess, now
 	live, dead := classifyListed(rec, got, now)
 	o.Drop = dead
 	if extra := len(live) + 1 - limit; extra > 0 {
-		o.Evict = live[:extra]
+		o.Evict, o.Stay = live[:extra], live[extra:]
 	}
 	return nil
 }
