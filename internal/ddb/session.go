@@ -207,6 +207,11 @@ func (s *Store) CreateSession(ctx context.Context, sess *session.Session, login 
 	}
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		ReturnConsumedCapacity: total, TransactItems: items,
+		// One token per decision (a new decision has a new session ID): a write the
+		// service sends again after a TransactionConflict, whose first attempt did
+		// commit but whose answer was lost, is then answered as the success it was,
+		// not re-run against the state it created.
+		ClientRequestToken: aws.String("login-" + sess.ID),
 	})
 	if err == nil {
 		return nil

@@ -2,9 +2,12 @@ package ddb
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,13 +92,14 @@ func (s *Store) EndSessions(ctx context.Context, e session.Ending) error {
 	if e.Keep != nil {
 		fixed++
 	}
-	for len(end) > maxTxItems-fixed {
+	token := endingToken(e)
+	for chunk := 0; len(end) > maxTxItems-fixed; chunk++ {
 		n := min(maxTxItems, len(end)-(maxTxItems-fixed))
 		items := make([]types.TransactWriteItem, n)
 		for i, r := range end[:n] {
 			items[i] = types.TransactWriteItem{Update: s.revokeIfLive(r)}
 		}
-		if err := s.transact(ctx, "end sessions", items, func(int, map[string]types.AttributeValue) error {
+		if err := s.transact(ctx, "end sessions", token+"-"+strconv.Itoa(chunk), items, func(int, map[string]types.AttributeValue) error {
 			return fmt.Errorf("a session ended or changed since it was read: %w", session.ErrStale)
 		}); err != nil {
 			return err
@@ -112,7 +116,7 @@ func (s *Store) EndSessions(ctx context.Context, e session.Ending) error {
 	for _, r := range end {
 		items = append(items, types.TransactWriteItem{Update: s.revokeIfLive(r)})
 	}
-	return s.transact(ctx, "end sessions", items, func(i int, _ map[string]types.AttributeValue) error {
+	return s.transact(ctx, "end sessions", token, items, func(i int, _ map[string]types.AttributeValue) error {
 		switch {
 		case i == 0:
 			return fmt.Errorf("login record changed since it was read: %w", session.ErrStale)
@@ -123,10 +127,35 @@ func (s *Store) EndSessions(ctx context.Context, e session.Ending) error {
 	})
 }
 
-func (s *Store) transact(ctx context.Context, op string, items []types.TransactWriteItem, checkFailed func(int, map[string]types.AttributeValue) error) error {
-	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		ReturnConsumedCapacity: total, TransactItems: items,
-	})
+// endingToken is the idempotency token of an Ending: the same decision (the record as
+// read, the same sessions, the same time) always has the same one, so an Ending sent
+// again after a TransactionConflict, whose first attempt did commit but whose answer
+// was lost, is answered as the success it was instead of re-running against the state
+// it created (a password change would then find its own new hash and refuse the old
+// password). DynamoDB keeps a token for 10 minutes.
+func endingToken(e session.Ending) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%d|%d|%t|%s|%v|%d", e.Login.Name, e.Login.UID, e.Login.SetGen, e.Now.UnixNano(), e.Bump, e.PwHash, e.Disabled != nil && *e.Disabled, e.KeepVer)
+	if e.Keep != nil {
+		fmt.Fprintf(h, "|keep %s", e.Keep.ID)
+	}
+	for _, r := range e.End {
+		fmt.Fprintf(h, "|end %s %s", r.SessionID, r.Reason)
+	}
+	for _, id := range e.Drop {
+		fmt.Fprintf(h, "|drop %s", id)
+	}
+	return "end-" + hex.EncodeToString(h.Sum(nil))[:28]
+}
+
+// transact runs a transaction under an idempotency token ("" for the SDK's own, one
+// per call).
+func (s *Store) transact(ctx context.Context, op, token string, items []types.TransactWriteItem, checkFailed func(int, map[string]types.AttributeValue) error) error {
+	in := &dynamodb.TransactWriteItemsInput{ReturnConsumedCapacity: total, TransactItems: items}
+	if token != "" {
+		in.ClientRequestToken = aws.String(token)
+	}
+	_, err := s.api.TransactWriteItems(ctx, in)
 	if err != nil {
 		return classifyTx(op, err, checkFailed)
 	}
@@ -303,7 +332,7 @@ func (s *Store) Reauthenticated(ctx context.Context, sess *session.Session, logi
 			ExpressionAttributeValues: map[string]types.AttributeValue{":uid": str(login.UID)},
 		}},
 	}
-	return s.transact(ctx, "reauthenticated", items, func(i int, _ map[string]types.AttributeValue) error {
+	return s.transact(ctx, "reauthenticated", "", items, func(i int, _ map[string]types.AttributeValue) error {
 		if i == 0 {
 			return fmt.Errorf("session no longer live: %w", session.ErrNotFound)
 		}

@@ -382,3 +382,52 @@ func TestALogoutEverywhereWhoseAnswerIsLostIsDoneWhenItReturns(t *testing.T) {
 		t.Errorf("%d live sessions", n)
 	}
 }
+
+// A write whose first attempt committed but whose answer was lost, and whose SDK retry
+// then met a TransactionConflict, is sent again by the service with the same
+// idempotency token: it is answered as the success it was, not re-run against the
+// state it created (found by the history checker: a login answered 500, a password
+// change 401).
+func TestAWriteCommittedBeforeAConflictIsNotRunTwice(t *testing.T) {
+	t.Parallel()
+	lostThenConflict := func(h *testenv.Harness) func() int {
+		a := h.Net.Inject("TransactWriteItems", 1, testenv.LoseResponse())
+		b := h.Net.Inject("TransactWriteItems", 1, testenv.Cancelled("TransactionConflict", "None", "None", "None"))
+		return func() int { return a() + b() }
+	}
+	t.Run("a login", func(t *testing.T) {
+		t.Parallel()
+		h := testenv.New(t, testenv.Options{})
+		u := h.CreateUser(t, "alice", "", "")
+		clear := lostThenConflict(h)
+		resp := testenv.Call(t, h.App.API.Login, testenv.LoginReq(u.Name, u.Password))
+		if n := clear(); n != 2 {
+			t.Fatalf("%d faults fired, want 2", n)
+		}
+		wantStatus(t, "login", resp.StatusCode, http.StatusOK)
+		var tok testenv.Tokens
+		testenv.Decode(t, resp, &tok)
+		wantAllowed(t, h, tok.AccessToken)
+		if got := liveSessions(t, h, u.ID); !slices.Equal(got, []string{tok.SessionID}) {
+			t.Errorf("live %v, want the one session the answer names", got)
+		}
+	})
+	t.Run("a password change", func(t *testing.T) {
+		t.Parallel()
+		h := testenv.New(t, testenv.Options{})
+		u := h.CreateUser(t, "alice", "", "")
+		mine := h.Login(t, u.Name, u.Password)
+		other := h.Login(t, u.Name, u.Password)
+		clear := lostThenConflict(h)
+		resp := h.ChangePassword(t, mine.AccessToken, u.Password, "an entirely new passphrase")
+		if n := clear(); n != 2 {
+			t.Fatalf("%d faults fired, want 2", n)
+		}
+		wantStatus(t, "password change", resp.StatusCode, http.StatusOK)
+		var fresh testenv.Tokens
+		testenv.Decode(t, resp, &fresh)
+		wantAllowed(t, h, fresh.AccessToken)
+		wantDenied(t, h, mine.AccessToken, other.AccessToken)
+		h.Login(t, u.Name, "an entirely new passphrase")
+	})
+}
