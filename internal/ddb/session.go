@@ -205,14 +205,15 @@ func (s *Store) CreateSession(ctx context.Context, sess *session.Session, login 
 			ExpressionAttributeValues: values,
 		}})
 	}
-	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		ReturnConsumedCapacity: total, TransactItems: items,
-		// One token per decision (a new decision has a new session ID): a write the
-		// service sends again after a TransactionConflict, whose first attempt did
-		// commit but whose answer was lost, is then answered as the success it was,
-		// not re-run against the state it created.
-		ClientRequestToken: aws.String("login-" + sess.ID),
-	})
+	in := &dynamodb.TransactWriteItemsInput{ReturnConsumedCapacity: total, TransactItems: items}
+	if o.Token != "" {
+		// The decision's token (session.LoginSuccess.Token): a write the service
+		// sends again after a TransactionConflict, whose first attempt did commit but
+		// whose answer was lost, is answered as the success it was, not re-run
+		// against the state it created.
+		in.ClientRequestToken = aws.String(o.Token)
+	}
+	_, err := s.api.TransactWriteItems(ctx, in)
 	if err == nil {
 		return nil
 	}

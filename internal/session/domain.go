@@ -228,6 +228,11 @@ type LoginSuccess struct {
 	// be live when the login writes, or one of them ended meanwhile and made room, and
 	// the login decides again (it must not end a session it does not need to).
 	Stay []*Session
+	// Token identifies this decision to storage (DynamoDB's idempotency token): the
+	// same write sent again after a TransactionConflict carries the same one, so a
+	// first attempt that committed but whose answer was lost is answered as the success
+	// it was. A new decision gets a new token.
+	Token string
 }
 
 // StaleLogin is returned when a login's session write found its login record changed

@@ -41,6 +41,16 @@ func newSessionID(absExp time.Time) (string, error) {
 	return b64.EncodeToString(raw[:]), nil
 }
 
+// newWriteToken is a fresh idempotency token for one decision (LoginSuccess.Token): 128
+// random bits, 22 base64url characters (DynamoDB allows 36).
+func newWriteToken() (string, error) {
+	var raw [16]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	return b64.EncodeToString(raw[:]), nil
+}
+
 func newSecret() (string, error) {
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {

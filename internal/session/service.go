@@ -272,6 +272,9 @@ func (s *Service) open(ctx context.Context, rec *Login, dev *deviceProof, c Clie
 	if err := s.makeRoom(ctx, rec, &outcome, now); err != nil {
 		return nil, err
 	}
+	if outcome.Token, err = newWriteToken(); err != nil {
+		return nil, err
+	}
 	// A concurrent transaction or write on the login record cancels this one
 	// (TransactionConflict): nothing was written, so write again after a pause.
 	if err := retryConflict(ctx, func() error { return s.store.CreateSession(ctx, sess, rec, outcome) }); err != nil {
