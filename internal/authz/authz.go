@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/example/sessions/internal/metrics"
 	"github.com/example/sessions/internal/session"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -42,6 +43,9 @@ type Authorizer struct {
 	state    State
 	now      func() time.Time
 	log      *slog.Logger
+
+	// Metrics records each decision Handle makes and its latency; nil records none.
+	Metrics *metrics.Recorder
 }
 
 // New builds an Authorizer.
@@ -51,6 +55,8 @@ func New(v *token.Verifier, st State, now func() time.Time, log *slog.Logger) *A
 
 // Handle is the Lambda handler (HTTP API, payload 2.0, simple responses).
 func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+	start := time.Now() // the real clock: a.now may be a test's
+	ctx = metrics.WithFunction(ctx, metrics.FunctionAuthorizer)
 	// Stop waiting for DynamoDB short of the Lambda's deadline, so a hanging table
 	// still gets an explicit deny (403) rather than a function timeout (500).
 	if dl, ok := ctx.Deadline(); ok {
@@ -65,6 +71,7 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAut
 		raw = ev.Headers["authorization"]
 	}
 	p, err := a.Authorize(ctx, raw)
+	a.Metrics.Authorization(ctx, decision(err), time.Since(start))
 	if err != nil {
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
 	}
@@ -143,9 +150,26 @@ func Decide(c *token.Claims, sess *session.Session, now time.Time) string {
 	return ""
 }
 
+// fault reports whether a deny is the authorizer failing closed on a storage fault
+// rather than a decision about the token.
+func fault(err error) bool {
+	return errors.Is(err, session.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// decision is the Authorizations outcome of Authorize's error.
+func decision(err error) string {
+	switch {
+	case err == nil:
+		return metrics.Allow
+	case fault(err):
+		return metrics.DenyFault
+	}
+	return metrics.Deny
+}
+
 func (a *Authorizer) deny(ctx context.Context, err error, uid string) error {
 	level := slog.LevelInfo
-	if errors.Is(err, session.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+	if fault(err) {
 		level = slog.LevelError // failing closed on a fault is worth an alarm
 	}
 	attrs := []any{"decision", "deny", "reason", err.Error()}

@@ -26,10 +26,20 @@ func TestDefaults(t *testing.T) {
 		Uses: UseAll, TableName: "t", Issuer: "https://iss", Audience: "app",
 		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 336 * time.Hour, SessionMaxAge: 720 * time.Hour,
 		RefreshReuseGrace: 10 * time.Second, MaxSessionsPerUser: DefaultMaxSessionsPerUser, SigningKey: KeySource{File: "/k.pem"},
-		PublicKeys: KeySource{Parameter: "/p"}, RefreshKey: KeySource{Value: "rk"},
+		PublicKeys: KeySource{Parameter: "/p"}, RefreshKey: KeySource{Value: "rk"}, MetricsNamespace: "Sessions",
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestTheMetricsNamespaceIsTakenAsGiven(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{"METRICS_NAMESPACE": "Sessions/prod-eu #2"}), UseMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsNamespace != "Sessions/prod-eu #2" {
+		t.Fatalf("MetricsNamespace = %q", c.MetricsNamespace)
 	}
 }
 
@@ -67,6 +77,9 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"a session limit that is not a number", map[string]string{"MAX_SESSIONS_PER_USER": "ten"}, "MAX_SESSIONS_PER_USER"},
 		{"a negative session limit", map[string]string{"MAX_SESSIONS_PER_USER": "-1"}, "from 0 (no limit) to 97"},
 		{"a session limit beyond one transaction", map[string]string{"MAX_SESSIONS_PER_USER": "98"}, "from 0 (no limit) to 97"},
+		{"a metrics namespace with a character CloudWatch refuses", map[string]string{"METRICS_NAMESPACE": "Sessions$prod"}, "METRICS_NAMESPACE"},
+		{"a metrics namespace of AWS's own", map[string]string{"METRICS_NAMESPACE": "AWS/Lambda"}, "is not a CloudWatch namespace"},
+		{"a metrics namespace of spaces only", map[string]string{"METRICS_NAMESPACE": "   "}, "is not a CloudWatch namespace"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+" is an error that names it", func(t *testing.T) {
@@ -137,7 +150,7 @@ func TestVariablesNameEachSettingOnce(t *testing.T) {
 		}
 		seen[v] = true
 	}
-	if len(seen) != 17 {
-		t.Fatalf("UseAll has %d variables, want 17", len(seen))
+	if len(seen) != 18 {
+		t.Fatalf("UseAll has %d variables, want 18", len(seen))
 	}
 }
