@@ -111,8 +111,13 @@ func (a *Authorizer) Authorize(ctx context.Context, header string) (*Principal, 
 	}
 	now := a.now()
 	sess, err := a.state.GetSession(ctx, c.SID)
-	if errors.Is(err, session.ErrNotFound) {
+	switch {
+	case errors.Is(err, session.ErrNotFound):
 		err = errNoSession
+	case err != nil:
+		// Whatever else storage answered (unavailable, a timeout, access denied, no
+		// table), the deny is a fault, not a decision about the token.
+		err = storageError{err}
 	}
 	if err != nil {
 		return nil, a.deny(ctx, err, c.Subject)
@@ -150,18 +155,22 @@ func Decide(c *token.Claims, sess *session.Session, now time.Time) string {
 	return ""
 }
 
-// fault reports whether a deny is the authorizer failing closed on a storage fault
-// rather than a decision about the token.
-func fault(err error) bool {
-	return errors.Is(err, session.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
-}
+// storageError is a failed read of the session: the authorizer fails closed.
+type storageError struct{ err error }
 
-// decision is the Authorizations outcome of Authorize's error.
+func (e storageError) Error() string { return e.err.Error() }
+func (e storageError) Unwrap() error { return e.err }
+
+// decision is the Authorizations outcome of Authorize's error: DenyFault for any
+// failed read of the session (unavailable, a timeout, or a request storage refused,
+// such as access denied or a missing table: every caller is refused alike), Deny for
+// a decision about the token.
 func decision(err error) string {
+	var se storageError
 	switch {
 	case err == nil:
 		return metrics.Allow
-	case fault(err):
+	case errors.As(err, &se), errors.Is(err, session.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return metrics.DenyFault
 	}
 	return metrics.Deny
@@ -169,7 +178,7 @@ func decision(err error) string {
 
 func (a *Authorizer) deny(ctx context.Context, err error, uid string) error {
 	level := slog.LevelInfo
-	if fault(err) {
+	if errors.Is(err, session.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		level = slog.LevelError // failing closed on a fault is worth an alarm
 	}
 	attrs := []any{"decision", "deny", "reason", err.Error()}
