@@ -211,9 +211,9 @@ func TestAFullFlowEmitsExactlyTheExpectedMetrics(t *testing.T) {
 		{metrics.Logouts, "logout", "session"}: 1,
 		{metrics.Logouts, "logout", "invalid"}: 1,
 
-		{metrics.Authorizations, "authorizer", "allow"}:      7, // one direct, six account requests
-		{metrics.Authorizations, "authorizer", "deny"}:       2,
-		{metrics.Authorizations, "authorizer", "deny_fault"}: 1,
+		{metrics.Authorizations, "authorizer", "allow"}:              7, // one direct, six account requests
+		{metrics.Authorizations, "authorizer", "deny"}:               2,
+		{metrics.Authorizations, "authorizer", "deny_fault"}:         1,
 		{metrics.DynamoDBErrors, "authorizer", ddb.FailureThrottled}: 3,
 
 		{metrics.SessionListings, "account", "ok"}:                  1,
