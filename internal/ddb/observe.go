@@ -10,22 +10,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/example/sessions/internal/metrics"
 )
 
-// What a failed HTTP attempt was (Observe reports these; they are the Outcome values of
-// the DynamoDBErrors metric).
-const (
-	FailureThrottled = "throttled" // throughput exceeded; the SDK retries it
-	FailureConflict  = "conflict"  // a transaction conflict; the service retries it
-	FailureTimeout   = "timeout"   // the request's deadline or cancellation ended it
-	FailureFault     = "fault"     // a 5xx or a network error; the SDK retries it
-	FailureRejected  = "rejected"  // a 4xx no retry helps: validation, access denied, no table
-)
-
-// Observe returns api with every failed HTTP attempt of every call reported to report,
-// SDK retries included, so a throttle the SDK retried into a success still counts: the
-// classify paths see only what is left after the retries. A failed condition is an
-// answer about the data, not a failure, and is not reported.
+// Observe returns api with every failed HTTP attempt of every call reported to report
+// (as AttemptFailure names it), SDK retries included, so a throttle the SDK retried
+// into a success still counts: the classify paths see only what is left after the
+// retries. A failed condition is an answer about the data, not a failure, and is not
+// reported.
 func Observe(api API, report func(ctx context.Context, failure string)) API {
 	mw := middleware.FinalizeMiddlewareFunc("ObserveAttempt", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		out, md, err := next.HandleFinalize(ctx, in)
@@ -71,8 +64,8 @@ func (o observed) TransactWriteItems(ctx context.Context, in *dynamodb.TransactW
 	return o.api.TransactWriteItems(ctx, in, append(opts, o.opt)...)
 }
 
-// AttemptFailure says what one HTTP attempt's error was ("" for none, or for a failed
-// condition). Throttling codes are the SDK's own list (retry.DefaultThrottleErrorCodes),
+// AttemptFailure says what one HTTP attempt's error was, as a DynamoDBErrors outcome
+// of internal/metrics ("" for none, or for a failed condition). Throttling codes are the SDK's own list (retry.DefaultThrottleErrorCodes),
 // and a cancelled transaction is what its worst reason says.
 func AttemptFailure(err error) string {
 	if err == nil {
@@ -87,7 +80,7 @@ func AttemptFailure(err error) string {
 		return cancellationFailure(tce.CancellationReasons)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return FailureTimeout
+		return metrics.DynamoDBTimeout
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -95,18 +88,18 @@ func AttemptFailure(err error) string {
 		_, throttle := retry.DefaultThrottleErrorCodes[code]
 		switch {
 		case throttle:
-			return FailureThrottled
+			return metrics.DynamoDBThrottled
 		case code == "TransactionConflictException":
-			return FailureConflict
+			return metrics.DynamoDBConflict
 		case ae.ErrorFault() == smithy.FaultClient:
-			return FailureRejected
+			return metrics.DynamoDBRejected
 		}
 		var re interface{ HTTPStatusCode() int }
 		if errors.As(err, &re) && re.HTTPStatusCode() >= 400 && re.HTTPStatusCode() < 500 {
-			return FailureRejected
+			return metrics.DynamoDBRejected
 		}
 	}
-	return FailureFault
+	return metrics.DynamoDBFault
 }
 
 // cancellationFailure ranks a cancelled transaction's reasons: a throttle or a conflict
@@ -118,16 +111,16 @@ func cancellationFailure(reasons []types.CancellationReason) string {
 		switch aws.ToString(r.Code) {
 		case "", "None", "ConditionalCheckFailed":
 		case "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
-			return FailureThrottled
+			return metrics.DynamoDBThrottled
 		case "TransactionConflict":
-			worst = FailureConflict
+			worst = metrics.DynamoDBConflict
 		case "ValidationError", "ItemCollectionSizeLimitExceeded":
 			if worst == "" {
-				worst = FailureRejected
+				worst = metrics.DynamoDBRejected
 			}
 		default:
-			if worst == "" || worst == FailureRejected {
-				worst = FailureFault
+			if worst == "" || worst == metrics.DynamoDBRejected {
+				worst = metrics.DynamoDBFault
 			}
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/example/sessions/internal/ddb"
+	"github.com/example/sessions/internal/metrics"
 )
 
 // What one failed attempt counts as, for the errors the SDK hands the middleware (the
@@ -31,22 +32,22 @@ func TestAnAttemptsFailureIsClassifiedByWhatItMeans(t *testing.T) {
 		{"a success is nothing", nil, ""},
 		{"a failed condition is an answer, not a failure", &types.ConditionalCheckFailedException{}, ""},
 		{"a transaction cancelled only by conditions is an answer too", reasons("None", "ConditionalCheckFailed"), ""},
-		{"a transaction with a throttled item is throttled", reasons("None", "ThrottlingError"), ddb.FailureThrottled},
-		{"a throttle wins over a condition and a conflict", reasons("ConditionalCheckFailed", "TransactionConflict", "ProvisionedThroughputExceeded"), ddb.FailureThrottled},
-		{"a transaction conflict is a conflict", reasons("TransactionConflict", "None"), ddb.FailureConflict},
-		{"a transaction's validation error is rejected", reasons("ValidationError"), ddb.FailureRejected},
-		{"a transaction reason this code does not know is a fault", reasons("SomethingNew"), ddb.FailureFault},
-		{"a single-item write to an item in a transaction is a conflict", &smithy.GenericAPIError{Code: "TransactionConflictException", Fault: smithy.FaultClient}, ddb.FailureConflict},
-		{"ProvisionedThroughputExceeded is throttled", &types.ProvisionedThroughputExceededException{}, ddb.FailureThrottled},
-		{"ThrottlingException is throttled", &smithy.GenericAPIError{Code: "ThrottlingException", Fault: smithy.FaultClient}, ddb.FailureThrottled},
-		{"a request limit is throttled", &types.RequestLimitExceeded{}, ddb.FailureThrottled},
-		{"a validation error is rejected", &smithy.GenericAPIError{Code: "ValidationException", Fault: smithy.FaultClient}, ddb.FailureRejected},
-		{"access denied is rejected", &smithy.GenericAPIError{Code: "AccessDeniedException", Fault: smithy.FaultClient}, ddb.FailureRejected},
-		{"a missing table is rejected", &types.ResourceNotFoundException{}, ddb.FailureRejected},
-		{"an internal server error is a fault", &types.InternalServerError{}, ddb.FailureFault},
-		{"a network error is a fault", &net.OpError{Op: "read", Net: "tcp", Err: fmt.Errorf("connection reset")}, ddb.FailureFault},
-		{"the deadline is a timeout", fmt.Errorf("send: %w", context.DeadlineExceeded), ddb.FailureTimeout},
-		{"a cancelled request is a timeout", context.Canceled, ddb.FailureTimeout},
+		{"a transaction with a throttled item is throttled", reasons("None", "ThrottlingError"), metrics.DynamoDBThrottled},
+		{"a throttle wins over a condition and a conflict", reasons("ConditionalCheckFailed", "TransactionConflict", "ProvisionedThroughputExceeded"), metrics.DynamoDBThrottled},
+		{"a transaction conflict is a conflict", reasons("TransactionConflict", "None"), metrics.DynamoDBConflict},
+		{"a transaction's validation error is rejected", reasons("ValidationError"), metrics.DynamoDBRejected},
+		{"a transaction reason this code does not know is a fault", reasons("SomethingNew"), metrics.DynamoDBFault},
+		{"a single-item write to an item in a transaction is a conflict", &smithy.GenericAPIError{Code: "TransactionConflictException", Fault: smithy.FaultClient}, metrics.DynamoDBConflict},
+		{"ProvisionedThroughputExceeded is throttled", &types.ProvisionedThroughputExceededException{}, metrics.DynamoDBThrottled},
+		{"ThrottlingException is throttled", &smithy.GenericAPIError{Code: "ThrottlingException", Fault: smithy.FaultClient}, metrics.DynamoDBThrottled},
+		{"a request limit is throttled", &types.RequestLimitExceeded{}, metrics.DynamoDBThrottled},
+		{"a validation error is rejected", &smithy.GenericAPIError{Code: "ValidationException", Fault: smithy.FaultClient}, metrics.DynamoDBRejected},
+		{"access denied is rejected", &smithy.GenericAPIError{Code: "AccessDeniedException", Fault: smithy.FaultClient}, metrics.DynamoDBRejected},
+		{"a missing table is rejected", &types.ResourceNotFoundException{}, metrics.DynamoDBRejected},
+		{"an internal server error is a fault", &types.InternalServerError{}, metrics.DynamoDBFault},
+		{"a network error is a fault", &net.OpError{Op: "read", Net: "tcp", Err: fmt.Errorf("connection reset")}, metrics.DynamoDBFault},
+		{"the deadline is a timeout", fmt.Errorf("send: %w", context.DeadlineExceeded), metrics.DynamoDBTimeout},
+		{"a cancelled request is a timeout", context.Canceled, metrics.DynamoDBTimeout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

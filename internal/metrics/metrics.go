@@ -84,8 +84,47 @@ const (
 	DenyFault = "deny_fault"
 )
 
-// DynamoDBErrors' outcomes are internal/ddb's Failure values (throttled, conflict,
-// timeout, fault, rejected): what one failed HTTP attempt was, SDK retries included.
+// DynamoDBErrors' outcomes: what one failed HTTP attempt was, SDK retries included
+// (internal/ddb classifies). A failed condition is an answer, not an error, and is not
+// counted.
+const (
+	DynamoDBThrottled = "throttled" // throughput exceeded; the SDK retries it
+	DynamoDBConflict  = "conflict"  // a transaction conflict; the service retries it
+	DynamoDBTimeout   = "timeout"   // the request's deadline or cancellation ended it
+	DynamoDBFault     = "fault"     // a 5xx or a network error; the SDK retries it
+	DynamoDBRejected  = "rejected"  // a 4xx no retry helps: validation, access denied, no table
+)
+
+// Definition is one metric as the code records it: its unit, the functions that record
+// it and every outcome it may carry (none: the Function dimension alone). It is the
+// contract the template's alarms and docs/operations.md are checked against, and the
+// full-flow test checks every line the code writes against it.
+type Definition struct {
+	Name      string
+	Unit      string
+	Functions []string
+	Outcomes  []string
+}
+
+var (
+	allFunctions  = []string{FunctionLogin, FunctionRefresh, FunctionLogout, FunctionAccount, FunctionAuthorizer}
+	checkOutcomes = []string{OK, InvalidCredentials, Throttled, InvalidRequest, InvalidGrant, Unavailable, Error}
+)
+
+// Definitions are every metric of the service.
+var Definitions = []Definition{
+	{Logins, unitCount, []string{FunctionLogin}, []string{OK, InvalidCredentials, Throttled, InvalidRequest, Unavailable, Error}},
+	{SessionsEvicted, unitCount, []string{FunctionLogin}, nil},
+	{Refreshes, unitCount, []string{FunctionRefresh}, []string{Rotated, GraceReplay, ReuseDetected, Expired, Revoked, Invalid, Unavailable, Error}},
+	{Logouts, unitCount, []string{FunctionLogout}, []string{ScopeSession, ScopeOthers, ScopeAll, ReuseDetected, Invalid, Unavailable, Error}},
+	{Authorizations, unitCount, []string{FunctionAuthorizer}, []string{Allow, Deny, DenyFault}},
+	{AuthorizerLatency, unitMilliseconds, []string{FunctionAuthorizer}, []string{Allow, Deny, DenyFault}},
+	{SessionListings, unitCount, []string{FunctionAccount}, []string{OK, NotFound, Unavailable, Error}},
+	{SignOuts, unitCount, []string{FunctionAccount}, []string{OK, NotFound, Unavailable, Error}},
+	{PasswordChanges, unitCount, []string{FunctionAccount}, checkOutcomes},
+	{Reauthentications, unitCount, []string{FunctionAccount}, checkOutcomes},
+	{DynamoDBErrors, unitCount, allFunctions, []string{DynamoDBThrottled, DynamoDBConflict, DynamoDBTimeout, DynamoDBFault, DynamoDBRejected}},
+}
 
 // Recorder writes EMF lines to a logger. A nil *Recorder records nothing, so code
 // that runs without metrics (sessionctl) needs no checks.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,8 +15,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/example/sessions/internal/ddb"
+	sessions "github.com/example/sessions"
 	"github.com/example/sessions/internal/metrics"
+	"github.com/example/sessions/internal/samtemplate"
 	"github.com/example/sessions/internal/testddb"
 	"github.com/example/sessions/internal/testenv"
 )
@@ -103,6 +105,9 @@ func emitted(t *testing.T, logs, namespace string) (map[series]float64, []float6
 					latencies = append(latencies, v)
 				case m.Name != metrics.AuthorizerLatency && m.Unit == "Count":
 					s.Metric = m.Name
+					if why := recordable(s); why != "" {
+						t.Errorf("the code wrote %v, which metrics.Definitions does not list: %s", s, why)
+					}
 					sums[s] += v
 				default:
 					t.Fatalf("metric %s has unit %q", m.Name, m.Unit)
@@ -211,10 +216,10 @@ func TestAFullFlowEmitsExactlyTheExpectedMetrics(t *testing.T) {
 		{metrics.Logouts, "logout", "session"}: 1,
 		{metrics.Logouts, "logout", "invalid"}: 1,
 
-		{metrics.Authorizations, "authorizer", "allow"}:              7, // one direct, six account requests
-		{metrics.Authorizations, "authorizer", "deny"}:               2,
-		{metrics.Authorizations, "authorizer", "deny_fault"}:         1,
-		{metrics.DynamoDBErrors, "authorizer", ddb.FailureThrottled}: 3,
+		{metrics.Authorizations, "authorizer", "allow"}:                   7, // one direct, six account requests
+		{metrics.Authorizations, "authorizer", "deny"}:                    2,
+		{metrics.Authorizations, "authorizer", "deny_fault"}:              1,
+		{metrics.DynamoDBErrors, "authorizer", metrics.DynamoDBThrottled}: 3,
 
 		{metrics.SessionListings, "account", "ok"}:                  1,
 		{metrics.SignOuts, "account", "ok"}:                         1,
@@ -262,15 +267,15 @@ func TestDynamoDBErrorsCountEachFailedAttemptByKind(t *testing.T) {
 		want     map[series]float64
 	}{
 		{"a throttled table is three throttled attempts (the SDK retries twice)", testenv.Throttle(), 0,
-			map[series]float64{{metrics.DynamoDBErrors, "authorizer", ddb.FailureThrottled}: 3}},
+			map[series]float64{{metrics.DynamoDBErrors, "authorizer", metrics.DynamoDBThrottled}: 3}},
 		{"a 500 is three faults", testenv.ServerError(), 0,
-			map[series]float64{{metrics.DynamoDBErrors, "authorizer", ddb.FailureFault}: 3}},
+			map[series]float64{{metrics.DynamoDBErrors, "authorizer", metrics.DynamoDBFault}: 3}},
 		{"a connection reset is three faults", testenv.Reset(), 0,
-			map[series]float64{{metrics.DynamoDBErrors, "authorizer", ddb.FailureFault}: 3}},
+			map[series]float64{{metrics.DynamoDBErrors, "authorizer", metrics.DynamoDBFault}: 3}},
 		{"a validation error is one rejected attempt (no retry helps)", testenv.APIError(http.StatusBadRequest, "ValidationException", "bad"), 0,
-			map[series]float64{{metrics.DynamoDBErrors, "authorizer", ddb.FailureRejected}: 1}},
+			map[series]float64{{metrics.DynamoDBErrors, "authorizer", metrics.DynamoDBRejected}: 1}},
 		{"a table that stops answering is one attempt ended by the deadline", testenv.Hang(), time.Second,
-			map[series]float64{{metrics.DynamoDBErrors, "authorizer", ddb.FailureTimeout}: 1}},
+			map[series]float64{{metrics.DynamoDBErrors, "authorizer", metrics.DynamoDBTimeout}: 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -304,5 +309,101 @@ func TestDynamoDBErrorsCountEachFailedAttemptByKind(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// definition returns the metric called name.
+func definition(name string) (metrics.Definition, bool) {
+	i := slices.IndexFunc(metrics.Definitions, func(d metrics.Definition) bool { return d.Name == name })
+	if i < 0 {
+		return metrics.Definition{}, false
+	}
+	return metrics.Definitions[i], true
+}
+
+// recordable reports why a series is not one the code records ("" if it is).
+func recordable(s series) string {
+	d, ok := definition(s.Metric)
+	switch {
+	case !ok:
+		return "no such metric"
+	case !slices.Contains(d.Functions, s.Function):
+		return fmt.Sprintf("%s is not recorded by function %q", s.Metric, s.Function)
+	case len(d.Outcomes) == 0 && s.Outcome != "":
+		return fmt.Sprintf("%s has no Outcome dimension", s.Metric)
+	case len(d.Outcomes) > 0 && !slices.Contains(d.Outcomes, s.Outcome):
+		return fmt.Sprintf("%s has no outcome %q", s.Metric, s.Outcome)
+	}
+	return ""
+}
+
+// The alarms name the metrics as the code records them: a typo in a metric name, a
+// function or an outcome would leave an alarm that never fires.
+func TestTheTemplatesAlarmsReadMetricsTheCodeRecords(t *testing.T) {
+	tmpl, err := samtemplate.Parse(sessions.TemplateYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarms, err := tmpl.Alarms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := tmpl.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errorAlarms := map[string]int{}
+	ownAlarms := 0
+	for _, a := range alarms {
+		for _, m := range a.Metrics {
+			t.Run(a.ID+" "+m.ID+" reads a metric that exists", func(t *testing.T) {
+				switch {
+				case m.Namespace == "AWS/Lambda":
+					if m.Name != "Errors" || len(m.Dimensions) != 0 || len(m.DimensionRefs) != 1 || m.DimensionRefs["FunctionName"] == "" {
+						t.Fatalf("a Lambda alarm reads Errors by FunctionName (a !Ref to the function): %+v", m)
+					}
+					errorAlarms[m.DimensionRefs["FunctionName"]]++
+				case m.NamespaceRef == "MetricsNamespace":
+					ownAlarms++
+					if len(m.DimensionRefs) != 0 {
+						t.Fatalf("dimensions of the service's metrics are literal: %+v", m)
+					}
+					s := series{m.Name, m.Dimensions[metrics.DimensionFunction], m.Dimensions[metrics.DimensionOutcome]}
+					extra := maps.Clone(m.Dimensions)
+					delete(extra, metrics.DimensionFunction)
+					delete(extra, metrics.DimensionOutcome)
+					if len(extra) != 0 {
+						t.Fatalf("dimensions %v are not the service's", extra)
+					}
+					if why := recordable(s); why != "" {
+						t.Fatalf("%v: %s", s, why)
+					}
+				default:
+					t.Fatalf("namespace %q (ref %q) is neither AWS/Lambda nor MetricsNamespace", m.Namespace, m.NamespaceRef)
+				}
+			})
+		}
+		// Every metric query feeds the expression; the expression names only them.
+		for id, expr := range a.Expressions {
+			names := regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*`).FindAllString(expr, -1)
+			for _, n := range names {
+				if n != "FILL" && !slices.ContainsFunc(a.Metrics, func(m samtemplate.AlarmMetric) bool { return m.ID == n }) {
+					t.Errorf("%s: expression %s names %q, which is no metric query of the alarm", a.ID, id, n)
+				}
+			}
+			for _, m := range a.Metrics {
+				if !slices.Contains(names, m.ID) {
+					t.Errorf("%s: metric query %s is not in the expression %q", a.ID, m.ID, expr)
+				}
+			}
+		}
+	}
+	if ownAlarms == 0 {
+		t.Error("no alarm reads the service's metrics")
+	}
+	for _, f := range fns {
+		if errorAlarms[f.ID] != 1 {
+			t.Errorf("function %s has %d Errors alarms, want 1", f.ID, errorAlarms[f.ID])
+		}
 	}
 }
