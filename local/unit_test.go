@@ -120,6 +120,7 @@ func TestLocalEnvDefaults(t *testing.T) {
 		"SESSION_MAX_AGE":       "720h",
 		"REFRESH_REUSE_GRACE":   "10s",
 		"MAX_SESSIONS_PER_USER": "10",
+		"METRICS_NAMESPACE":     "Sessions",
 		"AWS_REGION":            "us-east-1",
 		"AWS_ACCESS_KEY_ID":     "local",
 		"AWS_SECRET_ACCESS_KEY": "local",
