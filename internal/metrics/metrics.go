@@ -216,6 +216,11 @@ type (
 const Message = "metric"
 
 func (r *Recorder) write(ctx context.Context, outcome string, data []datum) {
+	// Info: Lambda's default application log level. A function configured to log
+	// only warnings and above drops its metrics with its info lines.
+	if !r.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
 	dims := []string{DimensionFunction}
 	attrs := make([]slog.Attr, 0, 3+len(data))
 	attrs = append(attrs, slog.String(DimensionFunction, FunctionOf(ctx)))
@@ -232,7 +237,5 @@ func (r *Recorder) write(ctx context.Context, outcome string, data []datum) {
 	// drops metric data more than two weeks old or two hours ahead.
 	meta := emfMetadata{Timestamp: time.Now().UnixMilli(), CloudWatchMetrics: []emfDirective{d}}
 	attrs = append(attrs, slog.Any("_aws", meta))
-	// Info: Lambda's default application log level. A function configured to log
-	// only warnings and above would drop its metrics with its info lines.
 	r.log.LogAttrs(ctx, slog.LevelInfo, Message, attrs...)
 }
