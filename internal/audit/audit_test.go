@@ -5,12 +5,15 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/example/sessions/internal/audit"
+	"github.com/example/sessions/internal/samtemplate"
 	"github.com/example/sessions/internal/session"
 	"github.com/example/sessions/internal/testddb"
 	"github.com/example/sessions/internal/testenv"
@@ -264,6 +267,7 @@ func TestEveryAuditEventFollowsTheSchema(t *testing.T) {
 	}
 	var mu sync.Mutex
 	covered := map[audit.Event]bool{audit.KeyRotated: true} // sessionctl keys: internal/admin
+	reasons := map[string]bool{}
 	t.Run("each case", func(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(tc.name+" writes its events by the schema", func(t *testing.T) {
@@ -276,6 +280,9 @@ func TestEveryAuditEventFollowsTheSchema(t *testing.T) {
 				mu.Lock()
 				for _, w := range wants {
 					covered[w.event] = true
+					if w.reason != "" {
+						reasons[w.reason] = true
+					}
 				}
 				mu.Unlock()
 				lines := auditLines(t, h.Logs.String())
@@ -334,9 +341,25 @@ func TestEveryAuditEventFollowsTheSchema(t *testing.T) {
 		}
 	})
 	// The parallel cases have all finished here.
+	root, err := samtemplate.FindRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, e := range audit.Events {
 		if !covered[e] {
 			t.Errorf("no case triggers %s", e)
+		}
+		if !strings.Contains(string(doc), "| `"+string(e)+"` |") {
+			t.Errorf("docs/operations.md has no row for the event %s", e)
+		}
+	}
+	for r := range reasons {
+		if !strings.Contains(string(doc), "`"+r+"`") {
+			t.Errorf("docs/operations.md does not name the reason %s", r)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -404,6 +406,47 @@ func TestTheTemplatesAlarmsReadMetricsTheCodeRecords(t *testing.T) {
 	for _, f := range fns {
 		if errorAlarms[f.ID] != 1 {
 			t.Errorf("function %s has %d Errors alarms, want 1", f.ID, errorAlarms[f.ID])
+		}
+	}
+}
+
+// docs/operations.md is the metrics' documentation: a row for each metric that names
+// its functions and every outcome it may carry.
+func TestTheOperationsPageListsEveryMetricAndOutcome(t *testing.T) {
+	root, err := samtemplate.FindRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(doc), "\n") {
+		if name, ok := strings.CutPrefix(line, "| `"); ok {
+			if name, _, ok := strings.Cut(name, "`"); ok {
+				rows[name] = line
+			}
+		}
+	}
+	for _, d := range metrics.Definitions {
+		row, ok := rows[d.Name]
+		if !ok {
+			t.Errorf("docs/operations.md has no row for %s", d.Name)
+			continue
+		}
+		for _, f := range d.Functions {
+			if !strings.Contains(row, f) {
+				t.Errorf("the row of %s does not name the function %s", d.Name, f)
+			}
+		}
+		if strings.Contains(row, "| as `") {
+			continue // "as Authorizations": that row names them
+		}
+		for _, o := range d.Outcomes {
+			if !strings.Contains(row, "`"+o+"`") {
+				t.Errorf("the row of %s does not name the outcome %s", d.Name, o)
+			}
 		}
 	}
 }
