@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	sessions "github.com/example/sessions"
+	"github.com/example/sessions/internal/app"
 	"github.com/example/sessions/internal/metrics"
 	"github.com/example/sessions/internal/samtemplate"
 	"github.com/example/sessions/internal/testddb"
@@ -446,6 +447,18 @@ func TestTheOperationsPageListsEveryMetricAndOutcome(t *testing.T) {
 		for _, o := range d.Outcomes {
 			if !strings.Contains(row, "`"+o+"`") {
 				t.Errorf("the row of %s does not name the outcome %s", d.Name, o)
+			}
+		}
+	}
+}
+
+// The Function dimension's values are the functions' names in internal/app, which are
+// the deployed functions' folders: the alarms and dashboards can name them.
+func TestTheFunctionDimensionNamesTheAppsFunctions(t *testing.T) {
+	for _, d := range metrics.Definitions {
+		for _, f := range d.Functions {
+			if _, ok := app.Lookup(f); !ok {
+				t.Errorf("%s is recorded by %q, which is no function of app.Functions", d.Name, f)
 			}
 		}
 	}
