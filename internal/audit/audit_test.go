@@ -154,6 +154,16 @@ func TestEveryAuditEventFollowsTheSchema(t *testing.T) {
 				{event: audit.LogoutAll, userID: f.u.ID, sid: tok.SessionID, client: true, reason: session.ReasonLogoutAll},
 			}
 		}},
+		{"an older refresh token at a logout of the other sessions", nil, func(f *flow) []want {
+			tok := f.login(f.u)
+			next := f.h.MustRefresh(f.t, tok.RefreshToken)
+			f.keep(next)
+			f.keep(f.h.MustRefresh(f.t, next.RefreshToken))
+			f.h.Logs.Reset()
+			// The session the caller asked to keep has ended.
+			f.status(nil, f.h.Logout(f.t, tok.RefreshToken, "others"), http.StatusUnauthorized)
+			return []want{{event: audit.RefreshReuse, userID: f.u.ID, sid: tok.SessionID, client: true, reason: session.ReuseAtLogoutOthers}}
+		}},
 		{"a logout", nil, func(f *flow) []want {
 			tok := f.login(f.u)
 			f.h.Logs.Reset()

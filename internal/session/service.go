@@ -706,24 +706,18 @@ func (s *Service) logoutMany(ctx context.Context, now time.Time, sid, secret str
 	log := s.log.With("sid", LogID(sid), "uid", sess.UserID)
 	hash, reason, outcome := presented, ReasonLogout, string(scope)
 	var generations int64
-	switch {
-	case subtle.ConstantTimeCompare(sess.Cur, presented) == 1 || subtle.ConstantTimeCompare(sess.Prev, presented) == 1:
-	case s.generationsOld(sess, sid, secret) > 0:
+	if subtle.ConstantTimeCompare(sess.Cur, presented) != 1 && subtle.ConstantTimeCompare(sess.Prev, presented) != 1 {
+		if generations = s.generationsOld(sess, sid, secret); generations == 0 {
+			log.WarnContext(ctx, "logout refused", "reason", "secret does not belong to the session")
+			return metrics.Invalid, nil
+		}
 		// Theft, detected by the logout itself. The stolen chain's session ends
 		// whatever the scope; with "all", everything else too, as asked.
 		hash, reason, outcome = nil, ReasonReuse, metrics.ReuseDetected
-		generations = s.generationsOld(sess, sid, secret)
 		if scope == ScopeOthers {
-			err := s.revokeForReuse(ctx, sess.UserID, sid, ReuseAtLogoutOthers, generations)
-			if errors.Is(err, ErrInvalidGrant) {
-				// The logout answers 204 as ever; the theft is recorded.
-				return outcome, nil
-			}
-			return outcome, err
+			// The caller's own session, which it asked to keep, has ended: invalid_grant.
+			return outcome, s.revokeForReuse(ctx, sess.UserID, sid, ReuseAtLogoutOthers, generations)
 		}
-	default:
-		log.WarnContext(ctx, "logout refused", "reason", "secret does not belong to the session")
-		return metrics.Invalid, nil
 	}
 	if !sess.Live(now) {
 		log.InfoContext(ctx, "logout of many sessions with a token of a session that had already ended: nothing done",
