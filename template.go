@@ -1,6 +1,7 @@
 // Package sessions is serverless session management for apps on AWS. The code lives in
-// internal/ and functions/; this file only embeds the SAM template, so the local
-// server and the admin command read the one deployed definition from any directory.
+// internal/ and functions/; this package only embeds files other parts read from any
+// directory: the SAM template (the local server, the admin command) and the browser
+// module (served by the local server).
 package sessions
 
 import _ "embed"

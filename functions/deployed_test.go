@@ -118,7 +118,7 @@ func TestDeployedShape(t *testing.T) {
 	mat := newKeyMaterial(t)
 	seedParameters(t, tpl, d, stub, mat)
 	fl := newFleet(t, tpl, fns, d, bins, stub)
-	api := newAPI(t, tpl, fl)
+	api := newAPI(t, tpl, d, fl)
 	u := createUser(t, d.Names[samtemplate.TableResource])
 
 	s := &scenario{api: api, user: u, keys: mat, table: d.Names[samtemplate.TableResource]}
@@ -138,6 +138,146 @@ func TestDeployedShape(t *testing.T) {
 			}
 		}
 	})
+
+	// The same stack deployed with AccessTokenCookie on: the functions get
+	// ACCESS_TOKEN_COOKIE=on from the template, the HTTP API's authorizer no identity
+	// source (the !If as AWS::LanguageExtensions resolves it). A browser's session
+	// from login to logout, never holding a token; the same binaries, new processes.
+	t.Run("in cookie-only mode", func(t *testing.T) {
+		dc := d
+		dc.Parameters = map[string]string{"AccessTokenCookie": "on"}
+		before := len(stub.Calls())
+		cfl := newFleet(t, tpl, fns, dc, bins, stub)
+		cs := &cookieScenario{scenario: &scenario{api: newAPI(t, tpl, dc, cfl), user: u}}
+		cs.run(t)
+		t.Run("every function it invoked started and stayed within its policy", func(t *testing.T) {
+			for _, f := range fns {
+				lf := cfl.fns[f.ID]
+				lf.mu.Lock()
+				for _, ie := range lf.initFailures {
+					t.Errorf("%s failed to start: %s", f.ID, ie.Reason)
+				}
+				lf.mu.Unlock()
+			}
+			for _, c := range stub.Calls()[before:] {
+				if !c.Allowed {
+					t.Errorf("%s called %s on %s, which its policy does not allow", c.Principal, c.Action, c.Resource)
+				}
+			}
+		})
+	})
+}
+
+// cookieScenario is a browser's session in cookie-only mode: the cookie transport,
+// the access token only ever as the __Host-access_token cookie.
+// Its api, user and contract checks are the scenario's; its own fields shadow the
+// scenario's tokens.
+type cookieScenario struct {
+	*scenario
+	access, refresh, sid string // the cookies' values, the session
+}
+
+func (s *cookieScenario) run(t *testing.T) {
+	t.Run("a cookie login sets the access token as an HttpOnly __Host- cookie, not in the body", s.login)
+	t.Run("the authorizer allows the cookie with the transport header, without an identity source", s.me)
+	t.Run("the authorizer denies the cookie without the header, as a cross-site form sends it", s.csrf)
+	t.Run("logout clears the access cookie and ends its session", s.logout)
+}
+
+const transportHeader = "X-Session-Transport"
+
+func cookiesOf(r response) map[string]*http.Cookie {
+	out := map[string]*http.Cookie{}
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		out[c.Name] = c
+	}
+	return out
+}
+
+func (s *cookieScenario) login(t *testing.T) {
+	b, _ := json.Marshal(map[string]string{"username": s.user.name, "password": s.user.password})
+	r := s.api.do(t, http.MethodPost, "/auth/login", map[string]string{"Content-Type": "application/json", transportHeader: "cookie"}, string(b))
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d, want 200; body %s%s", r.status, r.body, r.output())
+	}
+	var body map[string]any
+	if err := json.Unmarshal(r.body, &body); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"access_token", "refresh_token"} {
+		if _, ok := body[m]; ok {
+			t.Errorf("the body has %s", m)
+		}
+	}
+	c := cookiesOf(r)
+	ac, rc := c["__Host-access_token"], c["__Secure-refresh_token"]
+	if ac == nil || rc == nil {
+		t.Fatalf("Set-Cookie %q: want the access and refresh cookies", r.header.Values("Set-Cookie"))
+	}
+	if ac.Path != "/" || ac.Domain != "" || !ac.Secure || !ac.HttpOnly || ac.SameSite != http.SameSiteStrictMode ||
+		float64(ac.MaxAge) != body["expires_in"] {
+		t.Errorf("access cookie %q: want Path=/, no Domain, Secure, HttpOnly, SameSite=Strict, Max-Age = expires_in %v", ac.Raw, body["expires_in"])
+	}
+	s.access, s.refresh = ac.Value, rc.Value
+	s.sid, _ = body["session_id"].(string)
+}
+
+func (s *cookieScenario) cookieHeaders(transport bool, names ...string) map[string]string {
+	values := map[string]string{"__Host-access_token": s.access, "__Secure-refresh_token": s.refresh}
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, n+"="+values[n])
+	}
+	h := map[string]string{"Cookie": strings.Join(parts, "; ")}
+	if transport {
+		h[transportHeader] = "cookie"
+	}
+	return h
+}
+
+func (s *cookieScenario) me(t *testing.T) {
+	if s.access == "" {
+		t.Fatal("no access cookie: an earlier step failed")
+	}
+	r := s.api.do(t, http.MethodGet, "/me", s.cookieHeaders(true, "__Host-access_token"), "")
+	auths := s.authorizations(t, r)
+	if len(auths) != 1 || len(auths[0].identitySource) != 0 || !auths[0].answer.IsAuthorized {
+		t.Errorf("authorizer invocations %+v, want one allow with no identity source", auths)
+	}
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /me: status %d, want 200; body %s%s", r.status, r.body, r.output())
+	}
+	var got map[string]any
+	if err := strictJSON(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["sid"] != s.sid || got["sub"] != s.user.id {
+		t.Errorf("GET /me = %s, want the login's session and user", r.body)
+	}
+}
+
+func (s *cookieScenario) csrf(t *testing.T) {
+	if s.access == "" {
+		t.Fatal("no access cookie: an earlier step failed")
+	}
+	h := s.cookieHeaders(false, "__Host-access_token", "__Secure-refresh_token")
+	h["Content-Type"] = "application/x-www-form-urlencoded"
+	r := s.api.do(t, http.MethodPost, "/auth/reauthenticate", h, "password="+s.user.password)
+	s.wantDenied(t, r)
+}
+
+func (s *cookieScenario) logout(t *testing.T) {
+	if s.refresh == "" {
+		t.Fatal("no refresh cookie: an earlier step failed")
+	}
+	r := s.api.do(t, http.MethodPost, "/auth/logout", s.cookieHeaders(true, "__Secure-refresh_token"), "")
+	if r.status != http.StatusNoContent {
+		t.Fatalf("status %d, want 204; body %s%s", r.status, r.body, r.output())
+	}
+	if ac := cookiesOf(r)["__Host-access_token"]; ac == nil || ac.Value != "" || ac.MaxAge >= 0 {
+		t.Errorf("Set-Cookie %q: want the access cookie cleared", r.header.Values("Set-Cookie"))
+	}
+	s.wantDenied(t, s.api.do(t, http.MethodGet, "/me", s.cookieHeaders(true, "__Host-access_token"), ""))
 }
 
 // ---- the user ----------------------------------------------------------------------

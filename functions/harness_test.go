@@ -418,9 +418,9 @@ type api struct {
 // apiID is the HTTP API's id in the host name.
 const apiID = "d3pl0y7e5t"
 
-func newAPI(t *testing.T, tpl *samtemplate.Template, fl *fleet) *api {
+func newAPI(t *testing.T, tpl *samtemplate.Template, d deployment, fl *fleet) *api {
 	t.Helper()
-	auths, err := tpl.Authorizers()
+	auths, err := tpl.Authorizers(d.Deployment)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func TestLocalCORSIsTheTemplates(t *testing.T) {
 			for _, r := range tmpl.Routes() {
 				routes = append(routes, gateway.Route{Method: r.Method, Path: r.Path, Handler: answer200, Protected: r.Protected})
 			}
-			gw, err := gateway.New(gateway.Config{Routes: routes, Authorizer: allowAll, IdentityHeaders: []string{identityHeader}, CORS: got, Logger: discardLog})
+			gw, err := gateway.New(gateway.Config{Routes: routes, Authorizer: allowAll, IdentityHeaders: []string{"Authorization"}, CORS: got, Logger: discardLog})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +164,7 @@ func TestTemplateCORSCoversTheContract(t *testing.T) {
 	has := func(list []string, name string) bool {
 		return slices.ContainsFunc(list, func(s string) bool { return strings.EqualFold(s, name) })
 	}
-	auths, err := tmpl.Authorizers()
+	auths, err := tmpl.Authorizers(samtemplate.Deployment{})
 	if err != nil {
 		t.Fatal(err)
 	}

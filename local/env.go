@@ -32,9 +32,6 @@ const (
 	// localRegion is the region used when none is configured; DynamoDB Local runs
 	// with -sharedDb, so every region sees the same tables anyway.
 	localRegion = "us-east-1"
-	// identityHeader is the authorizer's identity source (template.yaml's
-	// HttpApi Auth.Authorizers.*.Identity.Headers).
-	identityHeader = "Authorization"
 )
 
 // notFromTemplate are the template's environment variables that local runs never take

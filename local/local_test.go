@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -380,7 +381,7 @@ func TestDemoPage(t *testing.T) {
 	if csp := page.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
 		t.Fatalf("CSP %q", csp)
 	}
-	for _, want := range []string{`src="/_local/app.js"`, `href="/_local/style.css"`, `id="login-form"`} {
+	for _, want := range []string{`<script type="module" src="/_local/app.js">`, `href="/_local/style.css"`, `id="login-form"`, `id="devices"`, `id="password-form"`} {
 		if !bytes.Contains(page.body, []byte(want)) {
 			t.Fatalf("page lacks %s", want)
 		}
@@ -390,13 +391,32 @@ func TestDemoPage(t *testing.T) {
 	if !strings.HasPrefix(js.header.Get("Content-Type"), "text/javascript") {
 		t.Fatalf("app.js Content-Type %q", js.header.Get("Content-Type"))
 	}
+	if !bytes.Contains(js.body, []byte(`from '/sessions.js'`)) {
+		t.Fatal("app.js does not import the browser module")
+	}
+
+	// The module is served from its one source, clients/browser, byte for byte.
+	mod := do(t, "GET", s.URL+"/sessions.js", nil, "")
+	wantStatus(t, "sessions.js", mod, 200)
+	if !strings.HasPrefix(mod.header.Get("Content-Type"), "text/javascript") {
+		t.Fatalf("sessions.js Content-Type %q", mod.header.Get("Content-Type"))
+	}
+	src, err := os.ReadFile(filepath.Join("..", "clients", "browser", "sessions.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mod.body, src) {
+		t.Fatal("/sessions.js differs from clients/browser/sessions.js")
+	}
 	for _, want := range []string{"X-Session-Transport", "/auth/refresh", "Authorization"} {
-		if !bytes.Contains(js.body, []byte(want)) {
-			t.Fatalf("app.js lacks %s", want)
+		if !bytes.Contains(mod.body, []byte(want)) {
+			t.Fatalf("sessions.js lacks %s", want)
 		}
 	}
-	if bytes.Contains(js.body, []byte("localStorage.set")) || bytes.Contains(js.body, []byte("sessionStorage.set")) {
-		t.Fatal("app.js stores something in web storage")
+	for name, body := range map[string][]byte{"app.js": js.body, "sessions.js": mod.body} {
+		if bytes.Contains(body, []byte("localStorage")) || bytes.Contains(body, []byte("sessionStorage")) {
+			t.Fatalf("%s uses web storage", name)
+		}
 	}
 	wantStatus(t, "style.css", do(t, "GET", s.URL+"/_local/style.css", nil, ""), 200)
 	wantGatewayMessage(t, "unknown local file", do(t, "GET", s.URL+"/_local/nope.js", nil, ""), 404, "Not Found")

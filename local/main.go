@@ -10,7 +10,9 @@
 // AWS_ENDPOINT_URL_DYNAMODB is unset it starts DynamoDB Local itself, in memory, and
 // stops it on exit. CORS_ORIGINS and CORS_PREFLIGHT_CACHE_TTL set the HTTP API's CORS
 // parameters (template.yaml's CorsOrigins and CorsPreflightCacheTtl): CORS is off
-// unless CORS_ORIGINS names an origin.
+// unless CORS_ORIGINS names an origin. ACCESS_TOKEN_COOKIE=on is cookie-only mode,
+// for the functions and, as the parameter AccessTokenCookie, for the gateway's
+// authorizer identity sources.
 //
 // It also serves a demo page at / (only here: it is not part of the deployed API).
 package main
@@ -35,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	sessions "github.com/example/sessions"
+	"github.com/example/sessions/internal/api"
 	"github.com/example/sessions/internal/app"
 	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/ddb"
@@ -220,6 +223,11 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, o run
 	if err != nil {
 		return err
 	}
+	// After the local defaults: ACCESS_TOKEN_COOKIE is the functions' and the gateway's.
+	identity, err := identityOf(tmpl, os.Getenv)
+	if err != nil {
+		return err
+	}
 	awsCfg, err := app.LoadAWS(ctx)
 	if err != nil {
 		return fmt.Errorf("loading AWS configuration: %w", err)
@@ -278,7 +286,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, o run
 	gw, err := gateway.New(gateway.Config{
 		Routes:          plan.bind(a),
 		Authorizer:      authorizer,
-		IdentityHeaders: []string{identityHeader},
+		IdentityHeaders: identity,
 		Logger:          log,
 		Throttling:      throttling,
 		CORS:            cors,
@@ -296,7 +304,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, o run
 	printBanner(stdout, banner{
 		baseURL: baseURL, ddbEndpoint: os.Getenv("AWS_ENDPOINT_URL_DYNAMODB"), ddbNote: ddbNote,
 		table: cfg.TableName, tableCreated: created, cfg: cfg, defaults: defaults,
-		routes: plan, users: results, demo: demo, cors: cors,
+		routes: plan, users: results, demo: demo, cors: cors, identity: identity,
 	})
 
 	serveErr := make(chan error, 1)
@@ -366,6 +374,7 @@ type banner struct {
 	users                         []userResult
 	demo                          bool
 	cors                          *gateway.CORS
+	identity                      []string // the authorizer's identity headers
 }
 
 func printBanner(w io.Writer, b banner) {
@@ -399,6 +408,9 @@ func printBanner(w io.Writer, b banner) {
 		}
 	}
 	fmt.Fprintf(w, "  CORS:           %s\n", corsSummary(b.cors))
+	if b.cfg.AccessTokenCookie {
+		fmt.Fprintf(w, "  cookie-only:    on (the cookie transport's access token is the HttpOnly cookie %s)\n", api.AccessCookieName)
+	}
 	if len(b.defaults) > 0 {
 		fmt.Fprintf(w, "  local defaults: %s\n", strings.Join(b.defaults, " "))
 	}
@@ -407,7 +419,7 @@ func printBanner(w io.Writer, b banner) {
 	for _, r := range b.routes {
 		auth := ""
 		if r.route.Protected {
-			auth = "  [Lambda authorizer, identity: " + identityHeader + "]"
+			auth = "  " + identitySummary(b.identity)
 		}
 		fmt.Fprintf(w, "  %-6s %-24s -> %s%s\n", r.route.Method, r.route.Path, r.route.CodeURI, auth)
 	}

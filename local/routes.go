@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	sessions "github.com/example/sessions"
 	"github.com/example/sessions/internal/app"
 	"github.com/example/sessions/internal/gateway"
 	"github.com/example/sessions/internal/samtemplate"
@@ -58,7 +59,7 @@ func planRoutes(tmpl *samtemplate.Template) (routePlan, error) {
 	var problems []string
 	for _, r := range routes {
 		if localOnly(r.Path) {
-			problems = append(problems, fmt.Sprintf("%s %s (%s) clashes with the local demo page at / and /_local/", r.Method, r.Path, r.Function))
+			problems = append(problems, fmt.Sprintf("%s %s (%s) clashes with the local demo page at /, /sessions.js and /_local/", r.Method, r.Path, r.Function))
 			continue
 		}
 		h, ok := routeFunction(r.CodeURI)
@@ -118,7 +119,8 @@ func (p routePlan) bind(a *app.App) []gateway.Route {
 	return out
 }
 
-// The demo page: plain files embedded from local/web, no build step.
+// The demo page: plain files embedded from local/web, no build step, and the browser
+// module it imports, embedded from clients/browser by the root package.
 //
 //go:embed web
 var web embed.FS
@@ -129,11 +131,16 @@ var assets = map[string]struct{ file, contentType string }{
 	"/_local/app.js":      {"web/app.js", "text/javascript; charset=utf-8"},
 	"/_local/style.css":   {"web/style.css", "text/css; charset=utf-8"},
 	"/_local/favicon.svg": {"web/favicon.svg", "image/svg+xml"},
+	clientPath:            {"", "text/javascript; charset=utf-8"}, // sessions.BrowserClient
 }
+
+// clientPath is where the local server serves the browser module
+// (clients/browser/sessions.js), which the demo page imports.
+const clientPath = "/sessions.js"
 
 // localOnly reports whether a template path would collide with the demo page.
 func localOnly(path string) bool {
-	return path == "/" || path == "/_local" || strings.HasPrefix(path, "/_local/")
+	return path == "/" || path == clientPath || path == "/_local" || strings.HasPrefix(path, "/_local/")
 }
 
 // pageCSP allows the page its own script, style and fetches, and nothing else.
@@ -150,6 +157,10 @@ type handler struct {
 func newHandler(api http.Handler) http.Handler {
 	h := &handler{api: api, files: map[string][]byte{}}
 	for path, a := range assets {
+		if a.file == "" {
+			h.files[path] = sessions.BrowserClient
+			continue
+		}
 		b, err := web.ReadFile(a.file)
 		if err != nil {
 			panic(err) // the files are embedded at build time

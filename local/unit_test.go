@@ -89,6 +89,7 @@ func TestPlanRoutesRefusesWhatItCannotServe(t *testing.T) {
 		{"/reports", "functions/reports", `function Extra (CodeUri "functions/reports") is not an HTTP function of app.Functions`},
 		{"/", "functions/me", "clashes with the local demo page"},
 		{"/_local/x", "functions/me", "clashes with the local demo page"},
+		{"/sessions.js", "functions/me", "clashes with the local demo page"},
 	} {
 		tmpl, err := samtemplate.Parse([]byte(miniTemplate(tc.path, tc.codeURI)))
 		if err != nil {
@@ -121,6 +122,7 @@ func TestLocalEnvDefaults(t *testing.T) {
 		"REFRESH_REUSE_GRACE":   "10s",
 		"MAX_SESSIONS_PER_USER": "10",
 		"METRICS_NAMESPACE":     "Sessions",
+		"ACCESS_TOKEN_COOKIE":   "off",
 		"AWS_REGION":            "us-east-1",
 		"AWS_ACCESS_KEY_ID":     "local",
 		"AWS_SECRET_ACCESS_KEY": "local",

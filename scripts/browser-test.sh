@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Runs the demo page's headless-Chromium test (local/e2e/browser.test.mjs) against the
-# local server, the way a person would use it: `make browser-test` (part of `make test`).
+# Runs the headless-Chromium test of the browser module and the demo page
+# (local/e2e/browser.test.mjs) against the local server, the way a person would use
+# it: `make browser-test` (part of `make test`).
 #
 # On first use it installs Debian's chromium package (apt-get) and the test's npm
-# dependencies (npm ci into local/e2e/node_modules). It builds the local server,
-# starts it on a free port with a fresh user (it starts its own DynamoDB Local), runs
-# the test, and stops everything, checking that DynamoDB Local went away too.
-# Screenshots land in .cache/screenshots/.
+# dependencies (npm ci into local/e2e/node_modules). It starts a static server that
+# serves the demo page from two other origins (local/e2e/app-origins.mjs), builds the
+# local server and starts it on a free port with fresh users, CORS for the first of
+# those origins and the shortest refresh-reuse grace window (it starts its own DynamoDB
+# Local), runs the test, and stops everything, checking that DynamoDB Local went away
+# too. Screenshots land in .cache/screenshots/.
 #
 # Environment: CHROMIUM (default /usr/bin/chromium), SCREENSHOT_DIR.
 set -euo pipefail
@@ -34,14 +37,20 @@ if [ ! -f local/e2e/node_modules/playwright-core/package.json ]; then
 fi
 
 # Build, then run the binary itself, so the signal below reaches the server (go run
-# would leave its child behind).
-mkdir -p .cache/bin "$SCREENSHOT_DIR"
-go build -o .cache/bin/local ./local
+# would leave its child behind). The binary goes to a folder of this run's own: .cache
+# is shared, and another checkout may be running this script at the same time.
+mkdir -p "$SCREENSHOT_DIR"
+work=$(mktemp -d)
+go build -o "$work/local" ./local
 
+# One user per part of the test (the password test changes its user's password).
 user="browser-$RANDOM"
 password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
-log=$(mktemp)
+users=()
+for part in demo tabs lease clock devices cors narrow; do users+=(--user "$user-$part:$password"); done
+log="$work/server.log"
 server=""
+origins=""
 
 cleanup() {
 	status=$?
@@ -52,19 +61,46 @@ cleanup() {
 			status=1
 		fi
 	fi
+	if [ -n "$origins" ] && kill -0 "$origins" 2>/dev/null; then
+		kill -TERM "$origins"
+		wait "$origins" 2>/dev/null || true
+	fi
 	if [ "$status" -ne 0 ]; then
 		say "local server output:"
 		cat "$log" >&2
 	fi
-	rm -f "$log"
+	rm -rf "$work"
 	exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The other origins first: the API's CORS_ORIGINS must name the allowed one.
+node local/e2e/app-origins.mjs >"$work/origins" 2>&1 &
+origins=$!
+allowed="" refused=""
+for _ in $(seq 1 100); do
+	allowed=$(sed -n 's/^allowed \(http:[^ ]*\)$/\1/p' "$work/origins")
+	refused=$(sed -n 's/^refused \(http:[^ ]*\)$/\1/p' "$work/origins")
+	[ -n "$allowed" ] && [ -n "$refused" ] && break
+	if ! kill -0 "$origins" 2>/dev/null; then
+		say "the static server of the other origins exited:"
+		cat "$work/origins" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+if [ -z "$allowed" ] || [ -z "$refused" ]; then
+	say "the static server of the other origins did not start"
+	exit 1
+fi
+
 # --addr 127.0.0.1:0: the kernel picks a free port and the server prints it, so there
 # is no window in which another process could take a port picked beforehand.
-.cache/bin/local --addr 127.0.0.1:0 --user "$user:$password" >"$log" 2>&1 &
+# REFRESH_REUSE_GRACE=5s (the least the configuration takes) keeps the sleeping-tab
+# test short.
+CORS_ORIGINS=$allowed REFRESH_REUSE_GRACE=5s \
+	"$work/local" --addr 127.0.0.1:0 "${users[@]}" >"$log" 2>&1 &
 server=$!
 
 base=""
@@ -84,8 +120,11 @@ fi
 ddb=$(sed -n 's/^  DynamoDB: *\(http:[^ ]*\) (started here.*/\1/p' "$log")
 say "server at $base (DynamoDB Local ${ddb:-from AWS_ENDPOINT_URL_DYNAMODB})"
 
-BASE_URL=$base E2E_USER=$user E2E_PASSWORD=$password CHROMIUM=$CHROMIUM SCREENSHOT_DIR=$SCREENSHOT_DIR \
-	node --test local/e2e/browser.test.mjs
+say "demo page also at $allowed (CORS allowed) and $refused (not allowed)"
+
+BASE_URL=$base E2E_USER=$user E2E_PASSWORD=$password REUSE_GRACE_MS=5000 \
+	APP_ORIGIN=$allowed REFUSED_ORIGIN=$refused CHROMIUM=$CHROMIUM SCREENSHOT_DIR=$SCREENSHOT_DIR \
+	node --test --test-reporter=spec local/e2e/browser.test.mjs
 
 # Stop the server as Ctrl-C would, and check that it took DynamoDB Local with it.
 kill -TERM "$server"

@@ -40,16 +40,6 @@ type (
 	reauthRequest struct {
 		Password *string `json:"password"`
 	}
-	// accessResponse is the token response of a request made with an access token:
-	// a new access token for the same session, whose refresh token stays as it is.
-	accessResponse struct {
-		AccessToken      string `json:"access_token"`
-		TokenType        string `json:"token_type"`
-		ExpiresIn        int64  `json:"expires_in"`
-		RefreshExpiresIn int64  `json:"refresh_expires_in"`
-		SessionID        string `json:"session_id"`
-		SessionExpiresAt string `json:"session_expires_at"`
-	}
 )
 
 // principal is the caller as the authorizer put it in the request context.
@@ -86,11 +76,17 @@ func (h *Handlers) Account(ctx context.Context, req events.APIGatewayV2HTTPReque
 		if !ok {
 			return errorBody(http.StatusUnauthorized, "unauthorized", "no authorizer context"), nil
 		}
+		// Decided before anything changes, so that a bad transport header cannot
+		// leave a changed password behind a 400.
+		cookie, err := h.accessInCookie(req)
+		if err != nil {
+			return events.APIGatewayV2HTTPResponse{}, err
+		}
 		switch req.RouteKey {
 		case RouteListSessions:
 			return h.listSessions(ctx, p)
 		case RouteSignOut:
-			return h.signOut(ctx, p, req.PathParameters["id"])
+			return h.signOut(ctx, req, p, req.PathParameters["id"])
 		case RouteChangePassword:
 			var body passwordRequest
 			if err := decodeJSON(req, &body, true); err != nil {
@@ -103,7 +99,7 @@ func (h *Handlers) Account(ctx context.Context, req events.APIGatewayV2HTTPReque
 			if err != nil {
 				return events.APIGatewayV2HTTPResponse{}, err
 			}
-			return h.accessResponse(g), nil
+			return h.accessResponse(g, cookie), nil
 		case RouteReauthenticate:
 			var body reauthRequest
 			if err := decodeJSON(req, &body, true); err != nil {
@@ -116,7 +112,7 @@ func (h *Handlers) Account(ctx context.Context, req events.APIGatewayV2HTTPReque
 			if err != nil {
 				return events.APIGatewayV2HTTPResponse{}, err
 			}
-			return h.accessResponse(g), nil
+			return h.accessResponse(g, cookie), nil
 		}
 		return errorBody(http.StatusNotFound, "not_found", "no such route"), nil
 	})
@@ -142,7 +138,7 @@ func (h *Handlers) listSessions(ctx context.Context, p principal) (events.APIGat
 	return jsonResponse(http.StatusOK, out, noStore()), nil
 }
 
-func (h *Handlers) signOut(ctx context.Context, p principal, id string) (events.APIGatewayV2HTTPResponse, error) {
+func (h *Handlers) signOut(ctx context.Context, req events.APIGatewayV2HTTPRequest, p principal, id string) (events.APIGatewayV2HTTPResponse, error) {
 	if id == "" || len(id) > 64 {
 		return errorBody(http.StatusNotFound, "not_found", "no such session"), nil
 	}
@@ -153,19 +149,39 @@ func (h *Handlers) signOut(ctx context.Context, p principal, id string) (events.
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, err
 	}
-	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: noStore()}, nil
+	resp := events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: noStore()}
+	// Signing out the caller's own session is a logout: with the cookie transport its
+	// cookies go too, as a logout's do.
+	if cookieMode, _ := transport(req); cookieMode && id == p.sid {
+		resp.Cookies = h.clearCookies()
+	}
+	return resp, nil
 }
 
-func (h *Handlers) accessResponse(g *session.Grant) events.APIGatewayV2HTTPResponse {
-	now := h.now()
-	return jsonResponse(http.StatusOK, accessResponse{
-		AccessToken:      g.AccessToken,
-		TokenType:        "Bearer",
-		ExpiresIn:        seconds(g.AccessExp.Sub(now)),
-		RefreshExpiresIn: seconds(g.RefreshExp.Sub(now)),
-		SessionID:        g.SessionID,
-		SessionExpiresAt: g.SessionExp.UTC().Format(time.RFC3339),
-	}, noStore())
+// accessInCookie reports whether an account answer hands its access token out as a
+// cookie: in cookie-only mode, to a request that uses the cookie transport (which a
+// request the authorizer let in on the cookie always does). Otherwise the transport
+// header is not looked at, as before cookie-only mode.
+func (h *Handlers) accessInCookie(req events.APIGatewayV2HTTPRequest) (bool, error) {
+	if !h.accessCookie {
+		return false, nil
+	}
+	return transport(req)
+}
+
+// accessResponse is the token response of a request made with an access token: a new
+// access token for the same session, whose refresh token stays as it is (the grant
+// carries none, so the body has no refresh_token); with cookie, the access token is the
+// access cookie and the body carries neither it nor its type.
+func (h *Handlers) accessResponse(g *session.Grant, cookie bool) events.APIGatewayV2HTTPResponse {
+	body := h.tokenBody(g)
+	if !cookie {
+		return jsonResponse(http.StatusOK, body, noStore())
+	}
+	body.AccessToken, body.TokenType = "", ""
+	resp := jsonResponse(http.StatusOK, body, noStore())
+	resp.Cookies = []string{setCookie(AccessCookieName, g.AccessToken, "/", body.ExpiresIn)}
+	return resp
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/example/sessions/internal/audit"
+	"github.com/example/sessions/internal/authz"
 	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/password"
@@ -47,8 +48,15 @@ const (
 	// CookiePath limits the cookie to the auth routes.
 	CookiePath = "/auth"
 	// TransportHeader selects the cookie transport; being a custom header, a
-	// cross-site form cannot send it, which is the CSRF guard of refresh and logout.
-	TransportHeader = "x-session-transport"
+	// cross-site form cannot send it, which is the CSRF guard of refresh and logout
+	// (and, in cookie-only mode, of every request the authorizer lets in on the
+	// access-token cookie).
+	TransportHeader = authz.TransportHeader
+	// AccessCookieName is the access-token cookie of cookie-only mode
+	// (ACCESS_TOKEN_COOKIE=on): Path=/ so that it reaches every protected route,
+	// HttpOnly so that no script reads it; the __Host- prefix makes browsers refuse it
+	// unless it is Secure, has Path=/ and no Domain. The authorizer reads it.
+	AccessCookieName = authz.AccessCookieName
 	// DeviceCookieName is the device-token cookie of the cookie transport: proof that
 	// this browser signed in before, which lets it log in while its username is
 	// throttled (see session.Service.Login). Path=/auth/login keeps it to the one
@@ -67,14 +75,30 @@ type Handlers struct {
 	jwks keys.Source
 	log  *slog.Logger
 	now  func() time.Time
+	// accessCookie is cookie-only mode: see WithAccessCookie.
+	accessCookie bool
 }
 
+// Option adjusts the Handlers.
+type Option func(*Handlers)
+
+// WithAccessCookie is cookie-only mode (ACCESS_TOKEN_COOKIE=on): an answer with an
+// access token to a request that uses the cookie transport sets it as the
+// AccessCookieName cookie and leaves access_token (and token_type) out of the body, so
+// no page script ever holds a token; logout and a refused refresh clear it. The body
+// transport is unchanged.
+func WithAccessCookie() Option { return func(h *Handlers) { h.accessCookie = true } }
+
 // New returns the route handlers.
-func New(svc *session.Service, jwks keys.Source, log *slog.Logger, now func() time.Time) *Handlers {
+func New(svc *session.Service, jwks keys.Source, log *slog.Logger, now func() time.Time, opts ...Option) *Handlers {
 	if now == nil {
 		now = time.Now
 	}
-	return &Handlers{svc: svc, jwks: jwks, log: log, now: now}
+	h := &Handlers{svc: svc, jwks: jwks, log: log, now: now}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Request and response bodies.
@@ -94,8 +118,10 @@ type (
 		Scope        string `json:"scope"`
 	}
 	tokenResponse struct {
-		AccessToken      string `json:"access_token"`
-		TokenType        string `json:"token_type"`
+		// AccessToken and TokenType are empty, so left out, when the access token
+		// travels as a cookie (cookie-only mode).
+		AccessToken      string `json:"access_token,omitempty"`
+		TokenType        string `json:"token_type,omitempty"`
 		ExpiresIn        int64  `json:"expires_in"`
 		RefreshToken     string `json:"refresh_token,omitempty"`
 		RefreshExpiresIn int64  `json:"refresh_expires_in"`
@@ -151,7 +177,7 @@ func (h *Handlers) Refresh(ctx context.Context, req events.APIGatewayV2HTTPReque
 		g, err := h.svc.Refresh(ctx, tok)
 		if errors.Is(err, session.ErrInvalidGrant) && cookieMode {
 			resp := errorBody(http.StatusUnauthorized, "invalid_grant", "the refresh token is invalid, expired or revoked")
-			resp.Cookies = []string{clearCookie()}
+			resp.Cookies = h.clearCookies()
 			return resp, nil
 		}
 		if err != nil {
@@ -182,7 +208,7 @@ func (h *Handlers) Logout(ctx context.Context, req events.APIGatewayV2HTTPReques
 		}
 		resp := events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: noStore()}
 		if cookieMode && scope != session.ScopeOthers {
-			resp.Cookies = []string{clearCookie()}
+			resp.Cookies = h.clearCookies()
 		}
 		return resp, nil
 	})
@@ -215,9 +241,11 @@ func (h *Handlers) JWKS(ctx context.Context, req events.APIGatewayV2HTTPRequest)
 	}, nil
 }
 
-func (h *Handlers) grantResponse(g *session.Grant, cookieMode bool) events.APIGatewayV2HTTPResponse {
+// tokenBody is the token response's body for a grant, without the refresh and device
+// tokens (the transport decides where those go).
+func (h *Handlers) tokenBody(g *session.Grant) tokenResponse {
 	now := h.now()
-	body := tokenResponse{
+	return tokenResponse{
 		AccessToken:      g.AccessToken,
 		TokenType:        "Bearer",
 		ExpiresIn:        seconds(g.AccessExp.Sub(now)),
@@ -225,25 +253,45 @@ func (h *Handlers) grantResponse(g *session.Grant, cookieMode bool) events.APIGa
 		SessionID:        g.SessionID,
 		SessionExpiresAt: g.SessionExp.UTC().Format(time.RFC3339),
 	}
-	resp := jsonResponse(http.StatusOK, body, noStore())
-	if cookieMode {
-		resp.Cookies = []string{fmt.Sprintf("%s=%s; Path=%s; Max-Age=%d; HttpOnly; Secure; SameSite=Strict",
-			CookieName, g.RefreshToken, CookiePath, body.RefreshExpiresIn)}
-		if g.DeviceToken != "" {
-			resp.Cookies = append(resp.Cookies, fmt.Sprintf("%s=%s; Path=%s; Max-Age=%d; HttpOnly; Secure; SameSite=Strict",
-				DeviceCookieName, g.DeviceToken, DeviceCookiePath, seconds(g.DeviceExp.Sub(now))))
-		}
-		return resp
+}
+
+func (h *Handlers) grantResponse(g *session.Grant, cookieMode bool) events.APIGatewayV2HTTPResponse {
+	now := h.now()
+	body := h.tokenBody(g)
+	if !cookieMode {
+		body.RefreshToken = g.RefreshToken
+		body.DeviceToken = g.DeviceToken
+		return jsonResponse(http.StatusOK, body, noStore())
 	}
-	body.RefreshToken = g.RefreshToken
-	body.DeviceToken = g.DeviceToken
-	return jsonResponse(http.StatusOK, body, noStore())
+	cookies := []string{setCookie(CookieName, g.RefreshToken, CookiePath, body.RefreshExpiresIn)}
+	if g.DeviceToken != "" {
+		cookies = append(cookies, setCookie(DeviceCookieName, g.DeviceToken, DeviceCookiePath, seconds(g.DeviceExp.Sub(now))))
+	}
+	if h.accessCookie {
+		cookies = append(cookies, setCookie(AccessCookieName, g.AccessToken, "/", body.ExpiresIn))
+		body.AccessToken, body.TokenType = "", ""
+	}
+	resp := jsonResponse(http.StatusOK, body, noStore())
+	resp.Cookies = cookies
+	return resp
 }
 
 func seconds(d time.Duration) int64 { return max(0, int64(d/time.Second)) }
 
-func clearCookie() string {
-	return fmt.Sprintf("%s=; Path=%s; Max-Age=0; HttpOnly; Secure; SameSite=Strict", CookieName, CookiePath)
+// setCookie is a Set-Cookie value of the cookie transport: host-only (no Domain),
+// HTTPS only, out of scripts' reach and never sent on a cross-site request.
+func setCookie(name, value, path string, maxAge int64) string {
+	return fmt.Sprintf("%s=%s; Path=%s; Max-Age=%d; HttpOnly; Secure; SameSite=Strict", name, value, path, maxAge)
+}
+
+// clearCookies are the Set-Cookie values that end a cookie-transport session in the
+// browser: the refresh cookie and, in cookie-only mode, the access-token cookie.
+func (h *Handlers) clearCookies() []string {
+	out := []string{setCookie(CookieName, "", CookiePath, 0)}
+	if h.accessCookie {
+		out = append(out, setCookie(AccessCookieName, "", "/", 0))
+	}
+	return out
 }
 
 // transport reports whether the request asks for the cookie transport.

@@ -203,6 +203,40 @@ func TestCookieTransport(t *testing.T) {
 			t.Error("logout all in cookie mode left another session alive")
 		}
 	})
+	t.Run("logout of the other sessions in cookie mode keeps this session's cookie", func(t *testing.T) {
+		rt := login(t)
+		other := h.Login(t, u.Name, u.Password)
+		resp := testenv.Call(t, h.App.API.Logout, cookieReq("/auth/logout", rt, true, `{"scope":"others"}`))
+		wantStatus(t, "logout others in cookie mode", resp, http.StatusNoContent)
+		if len(resp.Cookies) != 0 {
+			t.Errorf("logout others cleared cookies: %q", resp.Cookies)
+		}
+		if !h.Revoked(t, other.SessionID) || h.Allowed(t, other.AccessToken) {
+			t.Error("logout others in cookie mode left the other session alive")
+		}
+		h.Clock.Advance(time.Minute)
+		wantStatus(t, "refresh with the kept cookie", testenv.Call(t, h.App.API.Refresh, cookieReq("/auth/refresh", rt, true, "")), http.StatusOK)
+	})
+	t.Run("signing out the own session with the cookie transport clears the cookie; another's does not", func(t *testing.T) {
+		tok := h.Login(t, u.Name, u.Password)
+		other := h.Login(t, u.Name, u.Password)
+		withHeader := func(sid string) events.APIGatewayV2HTTPResponse {
+			req := testenv.Request(http.MethodDelete, "/auth/sessions/"+sid, nil, "authorization", "Bearer "+tok.AccessToken, "x-session-transport", "cookie")
+			req.RouteKey = "DELETE /auth/sessions/{id}"
+			req.PathParameters = map[string]string{"id": sid}
+			az := h.Authorize(t, tok.AccessToken)
+			req.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: az.Context}
+			return testenv.Call(t, h.App.API.Account, req)
+		}
+		if resp := withHeader(other.SessionID); resp.StatusCode != http.StatusNoContent || len(resp.Cookies) != 0 {
+			t.Errorf("signing out another session: %d, cookies %q", resp.StatusCode, resp.Cookies)
+		}
+		resp := withHeader(tok.SessionID)
+		wantStatus(t, "sign out own", resp, http.StatusNoContent)
+		if c := parseSetCookie(t, resp); c.value != "" || c.attrs["max-age"] != "0" {
+			t.Errorf("cookie after signing out the own session: %q", resp.Cookies)
+		}
+	})
 	t.Run("a refused cookie refresh clears the cookie", func(t *testing.T) {
 		rt := login(t)
 		testenv.Call(t, h.App.API.Logout, cookieReq("/auth/logout", rt, true, ""))

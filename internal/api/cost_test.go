@@ -3,9 +3,13 @@ package api_test
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/example/sessions/internal/config"
+	"github.com/example/sessions/internal/ddbmeter"
 	"github.com/example/sessions/internal/testenv"
 )
 
@@ -143,4 +147,52 @@ func TestCostsAtTheWire(t *testing.T) {
 		})
 		check(t, "malformed refresh", got, want{})
 	})
+}
+
+// At the session limit a login reads the listed sessions (the one extra round trip) and
+// ends the least recently used in its own transaction.
+func TestALoginAtTheSessionLimitCostsOneMoreRead(t *testing.T) {
+	t.Parallel()
+	h, u := newUser(t, map[string]string{"MAX_SESSIONS_PER_USER": "2"})
+	h.Login(t, u.Name, u.Password)
+	h.Login(t, u.Name, u.Password)
+	got := h.Usage(func() { h.Login(t, u.Name, u.Password) })
+	t.Logf("login at the limit: %s", got)
+	if want := []string{"UpdateItem", "BatchGetItem", "TransactWriteItems"}; !slices.Equal(got.Ops, want) {
+		t.Errorf("login at the limit: %v, want %v", got.Ops, want)
+	}
+	if got.RCU != 2 {
+		t.Errorf("login at the limit: %.1f RCU, want 2 (the two listed sessions, strongly consistent)", got.RCU)
+	}
+}
+
+// A user's login record at the default session limit, with every trusted device
+// remembered, stays under 4 KB (the bound; docs/design.md says 2 KB), and a
+// session item with the largest client fields under 1 KB.
+func TestRecordSizesAtTheSessionLimit(t *testing.T) {
+	t.Parallel()
+	h, u := newUser(t, nil)
+	long := strings.Repeat("Mozilla/5.0 ", 40)
+	var last testenv.Tokens
+	for range config.DefaultMaxSessionsPerUser {
+		resp := testenv.Call(t, h.App.API.Login, testenv.LoginReq(u.Name, u.Password, "user-agent", long))
+		wantStatus(t, "login", resp, http.StatusOK)
+		testenv.Decode(t, resp, &last)
+	}
+	rec := h.Item(t, "n#"+u.Name)
+	devs, _ := rec["devs"].(*types.AttributeValueMemberM)
+	listed, _ := rec["ss"].(*types.AttributeValueMemberM)
+	if devs == nil || len(devs.Value) != 8 || listed == nil || len(listed.Value) != config.DefaultMaxSessionsPerUser {
+		t.Fatalf("the record does not hold 8 devices and %d sessions: %v", config.DefaultMaxSessionsPerUser, rec)
+	}
+	size := ddbmeter.ItemSize(rec)
+	t.Logf("login record with %d sessions and 8 devices: %d bytes", len(listed.Value), size)
+	if size >= 2048 {
+		t.Errorf("login record is %d bytes, want < 2 KB (documented) and so < 4 KB", size)
+	}
+	h.Clock.Advance(time.Minute)
+	next := h.MustRefresh(t, last.RefreshToken)
+	if size := ddbmeter.ItemSize(h.SessionItem(t, next.SessionID)); size >= 1024 {
+		t.Errorf("session item is %d bytes, want < 1 KB", size)
+	}
 }

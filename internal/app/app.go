@@ -70,25 +70,25 @@ var Functions = []Function{
 	{
 		Name: "login",
 		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseLifetimes | config.UseSessionLimit |
-			config.UseSigningKey | config.UseMetrics,
+			config.UseAccessCookie | config.UseSigningKey | config.UseMetrics,
 		HTTP: func(a *App) HTTPHandler { return a.API.Login },
 	},
 	{
 		Name: "refresh",
 		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseLifetimes | config.UseReuseGrace |
-			config.UseSigningKey | config.UseRefreshKey | config.UseMetrics,
+			config.UseAccessCookie | config.UseSigningKey | config.UseRefreshKey | config.UseMetrics,
 		HTTP: func(a *App) HTTPHandler { return a.API.Refresh },
 	},
 	{
 		Name: "logout",
-		Uses: config.UseTable | config.UseRefreshKey | config.UseMetrics,
+		Uses: config.UseTable | config.UseAccessCookie | config.UseRefreshKey | config.UseMetrics,
 		HTTP: func(a *App) HTTPHandler { return a.API.Logout },
 	},
 	{
 		// The signed-in user's own account: the device list, signing one out, the
 		// password change and reauthentication (behind the authorizer).
 		Name: "account",
-		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseSigningKey | config.UseMetrics,
+		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseAccessCookie | config.UseSigningKey | config.UseMetrics,
 		HTTP: func(a *App) HTTPHandler { return a.API.Account },
 	},
 	{
@@ -102,7 +102,7 @@ var Functions = []Function{
 	},
 	{
 		Name:       "authorizer",
-		Uses:       config.UseTable | config.UseClaims | config.UsePublicKeys | config.UseMetrics,
+		Uses:       config.UseTable | config.UseClaims | config.UseAccessCookie | config.UsePublicKeys | config.UseMetrics,
 		Authorizer: func(a *App) AuthorizerHandler { return a.Authorizer.Handle },
 	},
 }
@@ -273,11 +273,19 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 		})
 		if a.Public != nil {
 			verifier := token.NewVerifier(a.Public, cfg.Issuer, cfg.Audience, o.Now)
-			a.Authorizer = authz.New(verifier, a.Store, o.Now, o.Log)
+			var opts []authz.Option
+			if cfg.AccessTokenCookie {
+				opts = append(opts, authz.AcceptAccessCookie())
+			}
+			a.Authorizer = authz.New(verifier, a.Store, o.Now, o.Log, opts...)
 			a.Authorizer.Metrics = rec
 		}
 	}
-	a.API = api.New(a.Service, jwks, o.Log, o.Now)
+	var apiOpts []api.Option
+	if cfg.AccessTokenCookie {
+		apiOpts = append(apiOpts, api.WithAccessCookie())
+	}
+	a.API = api.New(a.Service, jwks, o.Log, o.Now, apiOpts...)
 	return a, nil
 }
 

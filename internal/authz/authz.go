@@ -43,15 +43,42 @@ type Authorizer struct {
 	state    State
 	now      func() time.Time
 	log      *slog.Logger
+	// cookie: the access token may also come as AccessCookieName (cookie-only mode).
+	cookie bool
 
 	// Metrics records each decision Handle makes and its latency; nil records none.
 	Metrics *metrics.Recorder
 }
 
+// Option adjusts an Authorizer.
+type Option func(*Authorizer)
+
+// AcceptAccessCookie is cookie-only mode (ACCESS_TOKEN_COOKIE=on): a request without
+// an Authorization header may carry the access token as the AccessCookieName cookie,
+// but only together with TransportHeader: cookie. A browser attaches the cookie to any
+// request to the API, a cross-site form's included; it sends a custom header only when
+// a script of a permitted origin asks (a preflight), so the header is the CSRF guard.
+func AcceptAccessCookie() Option { return func(a *Authorizer) { a.cookie = true } }
+
 // New builds an Authorizer.
-func New(v *token.Verifier, st State, now func() time.Time, log *slog.Logger) *Authorizer {
-	return &Authorizer{verifier: v, state: st, now: now, log: log}
+func New(v *token.Verifier, st State, now func() time.Time, log *slog.Logger, opts ...Option) *Authorizer {
+	a := &Authorizer{verifier: v, state: st, now: now, log: log}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
+
+// The cookie-only transport, as internal/api sets it.
+const (
+	// AccessCookieName is the access-token cookie. The __Host- prefix makes browsers
+	// refuse it unless it is Secure, has Path=/ and no Domain, so only the API's own
+	// host ever receives it and no sibling subdomain can plant one.
+	AccessCookieName = "__Host-access_token"
+	// TransportHeader (value "cookie") selects the cookie transport; being a custom
+	// header, a cross-site form cannot send it.
+	TransportHeader = "x-session-transport"
+)
 
 // Handle is the Lambda handler (HTTP API, payload 2.0, simple responses).
 func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
@@ -70,7 +97,13 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAut
 	} else {
 		raw = ev.Headers["authorization"]
 	}
-	p, err := a.Authorize(ctx, raw)
+	var p *Principal
+	var err error
+	if raw == "" && a.cookie {
+		p, err = a.authorizeCookie(ctx, ev.Headers, ev.Cookies)
+	} else {
+		p, err = a.Authorize(ctx, raw)
+	}
 	a.Metrics.Authorization(ctx, decision(err), time.Since(start))
 	if err != nil {
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
@@ -96,15 +129,71 @@ const handlerReserve = 500 * time.Millisecond
 var (
 	errNoBearer  = errors.New("no bearer token")
 	errNoSession = errors.New("session not found")
+	// errNoCredential: cookie-only mode, and neither an Authorization header nor the
+	// access-token cookie.
+	errNoCredential = errors.New("no bearer token and no access-token cookie")
+	// errCookieWithoutHeader is the CSRF guard's refusal: what a cross-site form
+	// (or a link, or an image) sends, since the browser adds the cookie on its own.
+	errCookieWithoutHeader = errors.New("access-token cookie without " + TransportHeader + ": cookie (a cross-site request cannot send it)")
+	errBadTransport        = errors.New(TransportHeader + " is not \"cookie\"")
+	// errAmbiguousCookie: the cookie twice with different values (a subdomain cannot
+	// plant a __Host- cookie, but an old browser may not enforce the prefix).
+	errAmbiguousCookie = errors.New("access-token cookie sent twice with different values, or empty")
 )
 
 // Authorize checks an Authorization header value and returns the principal, or an
 // error saying why it is denied.
 func (a *Authorizer) Authorize(ctx context.Context, header string) (*Principal, error) {
-	tok, ok := bearer(header)
+	tok, ok := token.Bearer(header)
 	if !ok {
 		return nil, a.deny(ctx, errNoBearer, "")
 	}
+	return a.authorizeToken(ctx, tok)
+}
+
+// authorizeCookie is Authorize for a request without an Authorization header in
+// cookie-only mode: the token is the AccessCookieName cookie, and the request must
+// carry TransportHeader: cookie. headers are payload 2.0's (lower-cased names).
+// An Authorization header, when present, takes precedence and the cookie is not
+// looked at (Handle): the header is what the client chose to send, the cookie only
+// what the browser attaches, and a bad header never falls back to the cookie.
+func (a *Authorizer) authorizeCookie(ctx context.Context, headers map[string]string, cookies []string) (*Principal, error) {
+	tok, found := cookieValue(cookies, AccessCookieName)
+	transport, hasTransport := headers[TransportHeader]
+	switch {
+	case !found:
+		return nil, a.deny(ctx, errNoCredential, "")
+	case tok == "":
+		return nil, a.deny(ctx, errAmbiguousCookie, "")
+	case !hasTransport:
+		return nil, a.deny(ctx, errCookieWithoutHeader, "")
+	case !strings.EqualFold(strings.TrimSpace(transport), "cookie"):
+		return nil, a.deny(ctx, errBadTransport, "")
+	}
+	return a.authorizeToken(ctx, tok)
+}
+
+// cookieValue returns the value of the cookie name among payload 2.0's cookies
+// ("name=value" each), and whether it is there at all. The same cookie twice with
+// different values gives "": trust neither (internal/api reads its cookies alike).
+func cookieValue(cookies []string, name string) (string, bool) {
+	found, value := false, ""
+	for _, c := range cookies {
+		for part := range strings.SplitSeq(c, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if ok && k == name {
+				if found && v != value {
+					return "", true
+				}
+				found, value = true, v
+			}
+		}
+	}
+	return value, found
+}
+
+// authorizeToken decides a request on its access token.
+func (a *Authorizer) authorizeToken(ctx context.Context, tok string) (*Principal, error) {
 	c, err := a.verifier.Verify(tok)
 	if err != nil {
 		return nil, a.deny(ctx, err, "")
@@ -187,16 +276,4 @@ func (a *Authorizer) deny(ctx context.Context, err error, uid string) error {
 	}
 	a.log.Log(ctx, level, "authorizer denied", attrs...)
 	return err
-}
-
-// bearer extracts the token of an "Authorization: Bearer <token>" value: the scheme
-// in any case (RFC 9110 §11.1), one space, then the token with surrounding white space
-// trimmed.
-func bearer(h string) (string, bool) {
-	scheme, t, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	t = strings.TrimSpace(t)
-	return t, t != ""
 }

@@ -134,9 +134,9 @@ func TestBearer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := bearer(tt.header)
+			got, ok := token.Bearer(tt.header)
 			if got != tt.want || ok != tt.ok {
-				t.Fatalf("bearer(%q) = %q, %v; want %q, %v", tt.header, got, ok, tt.want, tt.ok)
+				t.Fatalf("Bearer(%q) = %q, %v; want %q, %v", tt.header, got, ok, tt.want, tt.ok)
 			}
 		})
 	}

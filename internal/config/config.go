@@ -49,6 +49,7 @@ const (
 	UseLifetimes                    // REFRESH_TOKEN_TTL, SESSION_MAX_AGE
 	UseReuseGrace                   // REFRESH_REUSE_GRACE
 	UseSessionLimit                 // MAX_SESSIONS_PER_USER
+	UseAccessCookie                 // ACCESS_TOKEN_COOKIE
 	UseSigningKey                   // the private key set that signs access tokens
 	UsePublicKeys                   // the public key set (JWKS) that verifies them
 	UseRefreshKey                   // the secret that derives refresh-token chains
@@ -57,7 +58,7 @@ const (
 	// UseAll is every setting: the local server and the tests, which run every
 	// function in one process.
 	UseAll = UseTable | UseClaims | UseAccessTTL | UseLifetimes | UseReuseGrace |
-		UseSessionLimit | UseSigningKey | UsePublicKeys | UseRefreshKey | UseMetrics
+		UseSessionLimit | UseAccessCookie | UseSigningKey | UsePublicKeys | UseRefreshKey | UseMetrics
 )
 
 // KeySource says where one piece of key material comes from; at most one field is set.
@@ -99,6 +100,11 @@ type Config struct {
 	RefreshReuseGrace time.Duration
 	// MaxSessionsPerUser is the most sessions a user may have at once; 0 for no limit.
 	MaxSessionsPerUser int
+	// AccessTokenCookie is cookie-only mode (ACCESS_TOKEN_COOKIE=on): a cookie-transport
+	// login, refresh or account answer hands the access token out only as an HttpOnly
+	// cookie, and the authorizer accepts it from there (with the transport header, the
+	// CSRF guard), so no page script ever holds a token.
+	AccessTokenCookie bool
 	// MetricsNamespace is the CloudWatch namespace of the function's metrics
 	// (internal/metrics).
 	MetricsNamespace string
@@ -123,6 +129,7 @@ func (u Use) Variables() []string {
 	add(UseLifetimes, "REFRESH_TOKEN_TTL", "SESSION_MAX_AGE")
 	add(UseReuseGrace, "REFRESH_REUSE_GRACE")
 	add(UseSessionLimit, "MAX_SESSIONS_PER_USER")
+	add(UseAccessCookie, "ACCESS_TOKEN_COOKIE")
 	add(UseMetrics, "METRICS_NAMESPACE")
 	for _, k := range keySources {
 		add(k.use, k.prefix+"_PARAMETER", k.prefix+"_FILE", k.prefix)
@@ -139,7 +146,7 @@ const DefaultMaxSessionsPerUser = 10
 // session), and the login record stays well under 4 KB.
 const MaxSessionLimit = 97
 
-// DefaultMetricsNamespace is METRICS_NAMESPACE's default (metrics.DefaultNamespace).
+// DefaultMetricsNamespace is METRICS_NAMESPACE's default (the template's MetricsNamespace).
 const DefaultMetricsNamespace = "Sessions"
 
 // validNamespace reports whether s is a CloudWatch namespace PutMetricData accepts: 1 to
@@ -213,6 +220,17 @@ func FromEnv(getenv func(string) string, u Use) (Config, error) {
 			} else {
 				c.MaxSessionsPerUser = n
 			}
+		}
+	}
+	if u&UseAccessCookie != 0 {
+		// Exactly the template parameter's AllowedValues: "true" or "1" would be a
+		// guess at what the operator meant, and a wrong guess changes who can read tokens.
+		switch v := str("ACCESS_TOKEN_COOKIE"); v {
+		case "", "off":
+		case "on":
+			c.AccessTokenCookie = true
+		default:
+			errs = append(errs, fmt.Errorf("ACCESS_TOKEN_COOKIE=%q must be \"off\" or \"on\"", v))
 		}
 	}
 	if u&UseMetrics != 0 {

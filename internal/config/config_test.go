@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,8 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"a metrics namespace with a character CloudWatch refuses", map[string]string{"METRICS_NAMESPACE": "Sessions$prod"}, "METRICS_NAMESPACE"},
 		{"a metrics namespace of AWS's own", map[string]string{"METRICS_NAMESPACE": "AWS/Lambda"}, "is not a CloudWatch namespace"},
 		{"a metrics namespace of spaces only", map[string]string{"METRICS_NAMESPACE": "   "}, "is not a CloudWatch namespace"},
+		{"an access-token cookie switch that is neither off nor on", map[string]string{"ACCESS_TOKEN_COOKIE": "true"}, `ACCESS_TOKEN_COOKIE="true" must be "off" or "on"`},
+		{"an access-token cookie switch in another case", map[string]string{"ACCESS_TOKEN_COOKIE": "On"}, `must be "off" or "on"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+" is an error that names it", func(t *testing.T) {
@@ -138,6 +141,29 @@ func TestAFunctionReadsOnlyWhatItUses(t *testing.T) {
 	}
 }
 
+func TestCookieOnlyModeIsOffUnlessSwitchedOn(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{{"", false}, {"off", false}, {" on ", true}, {"on", true}} {
+		t.Run("ACCESS_TOKEN_COOKIE="+strconv.Quote(tc.value)+" is "+map[bool]string{false: "off", true: "on"}[tc.want], func(t *testing.T) {
+			c, err := FromEnv(env(map[string]string{"ACCESS_TOKEN_COOKIE": tc.value}), UseAll)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AccessTokenCookie != tc.want {
+				t.Fatalf("AccessTokenCookie = %v, want %v", c.AccessTokenCookie, tc.want)
+			}
+		})
+	}
+	t.Run("a function that does not use it ignores even a bad value", func(t *testing.T) {
+		c, err := FromEnv(env(map[string]string{"ACCESS_TOKEN_COOKIE": "yes"}), UseAll&^UseAccessCookie)
+		if err != nil || c.AccessTokenCookie {
+			t.Fatalf("got %+v, %v", c, err)
+		}
+	})
+}
+
 func TestVariablesNameEachSettingOnce(t *testing.T) {
 	got := strings.Join((UseTable | UseRefreshKey).Variables(), " ")
 	if want := "TABLE_NAME REFRESH_KEY_PARAMETER REFRESH_KEY_FILE REFRESH_KEY"; got != want {
@@ -150,7 +176,7 @@ func TestVariablesNameEachSettingOnce(t *testing.T) {
 		}
 		seen[v] = true
 	}
-	if len(seen) != 18 {
-		t.Fatalf("UseAll has %d variables, want 18", len(seen))
+	if len(seen) != 19 {
+		t.Fatalf("UseAll has %d variables, want 19", len(seen))
 	}
 }

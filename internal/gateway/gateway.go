@@ -16,7 +16,8 @@
 //     else, including a request without Content-Type, arrives base64-encoded
 //     with isBase64Encoded true);
 //   - a Lambda REQUEST authorizer with simple responses: a missing or empty
-//     identity header is 401 without invoking it, isAuthorized false is 403,
+//     identity header is 401 without invoking it (with no identity headers,
+//     every request reaches it), isAuthorized false is 403,
 //     an error or panic is 500, and its context reaches the route's event as
 //     requestContext.authorizer.lambda;
 //   - the response: statusCode, headers, cookies as one Set-Cookie each,
@@ -99,7 +100,9 @@ type Config struct {
 	// (for example "Authorization" for $request.header.Authorization). If one
 	// is missing or empty on a request to a protected route, the gateway
 	// answers 401 without invoking the authorizer. Their values, in order,
-	// are the authorizer event's identitySource.
+	// are the authorizer event's identitySource. None (as template.yaml's
+	// cookie-only mode has): the authorizer is invoked for every request to a
+	// protected route and decides on its headers and cookies.
 	IdentityHeaders []string
 	// APIID is the API's id in events and ARNs. Default "local".
 	APIID string

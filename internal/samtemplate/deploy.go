@@ -78,23 +78,6 @@ type Parameter struct {
 	HasDefault bool
 }
 
-// Authorizer is a Lambda authorizer of an AWS::Serverless::HttpApi.
-type Authorizer struct {
-	// API is the logical ID of the HttpApi resource.
-	API string
-	// Name is the authorizer's name in the API's Auth.Authorizers.
-	Name string
-	// Function is the logical ID of the function its FunctionArn points at.
-	Function string
-	// IdentityHeaders are the header names of Identity.Headers (SAM's default is
-	// Authorization).
-	IdentityHeaders []string
-	// PayloadFormatVersion is AuthorizerPayloadFormatVersion ("2.0").
-	PayloadFormatVersion string
-	// SimpleResponses is EnableSimpleResponses.
-	SimpleResponses bool
-}
-
 // globalFunction is a Globals.Function property.
 func (t *Template) globalFunction(key string) any {
 	return get(t.root, "Globals", "Function", key)
@@ -340,54 +323,6 @@ func (t *Template) Parameters() []Parameter {
 		out = append(out, p)
 	}
 	return out
-}
-
-// Authorizers returns the Lambda authorizers of every AWS::Serverless::HttpApi, sorted
-// by API and name.
-func (t *Template) Authorizers() ([]Authorizer, error) {
-	var out []Authorizer
-	var apis []string
-	for id, r := range t.resources() {
-		if get(r, "Type") == "AWS::Serverless::HttpApi" {
-			apis = append(apis, id)
-		}
-	}
-	sort.Strings(apis)
-	for _, api := range apis {
-		auths, _ := get(t.resources()[api], "Properties", "Auth", "Authorizers").(map[string]any)
-		for _, name := range slices.Sorted(maps.Keys(auths)) {
-			a := auths[name]
-			arn := get(a, "FunctionArn")
-			if arn == nil {
-				continue // a JWT authorizer
-			}
-			where := fmt.Sprintf("%s.Properties.Auth.Authorizers.%s", api, name)
-			in, ok := arn.(*intrinsic)
-			args, _ := in.argList()
-			if !ok || in.name != "Fn::GetAtt" || len(args) != 2 || args[1] != "Arn" {
-				return nil, fmt.Errorf("samtemplate: %s.FunctionArn: want !GetAtt <Function>.Arn, got %v", where, arn)
-			}
-			fn, _ := args[0].(string)
-			au := Authorizer{API: api, Name: name, Function: fn, IdentityHeaders: []string{"Authorization"}}
-			if hs, ok := get(a, "Identity", "Headers").([]any); ok {
-				au.IdentityHeaders = nil
-				for i, h := range hs {
-					s, err := literal(h, fmt.Sprintf("%s.Identity.Headers[%d]", where, i))
-					if err != nil {
-						return nil, err
-					}
-					au.IdentityHeaders = append(au.IdentityHeaders, s)
-				}
-			}
-			au.PayloadFormatVersion, _ = str(get(a, "AuthorizerPayloadFormatVersion"))
-			switch get(a, "EnableSimpleResponses") {
-			case true, "true":
-				au.SimpleResponses = true
-			}
-			out = append(out, au)
-		}
-	}
-	return out, nil
 }
 
 func (in *intrinsic) argList() ([]any, bool) {

@@ -153,7 +153,7 @@ func TestFunctionPolicy(t *testing.T) {
 
 func TestAuthorizersAndParameters(t *testing.T) {
 	tpl := loadTestdata(t)
-	auths, err := tpl.Authorizers()
+	auths, err := tpl.Authorizers(Deployment{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestRealTemplateResolves(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	auths, err := tpl.Authorizers()
+	auths, err := tpl.Authorizers(Deployment{})
 	if err != nil || len(auths) != 1 || auths[0].Function != "AuthorizerFunction" {
 		t.Errorf("Authorizers() = %+v, %v; want AuthorizerFunction alone", auths, err)
 	}

@@ -72,22 +72,25 @@ func TestFunctionEnv(t *testing.T) {
 			"TABLE_NAME": "", // a !Ref to the table: known only once deployed
 			"ISSUER":     "https://sessions.example.com", "AUDIENCE": "my-app",
 			"ACCESS_TOKEN_TTL": "15m", "REFRESH_TOKEN_TTL": "336h", "SESSION_MAX_AGE": "720h", "MAX_SESSIONS_PER_USER": "10",
+			"ACCESS_TOKEN_COOKIE":   "off",
 			"SIGNING_KEY_PARAMETER": "/sessions/signing-key", "SIGNING_KEY": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
 			"METRICS_NAMESPACE": "Sessions",
 		}},
 		{"logout", map[string]string{
 			"TABLE_NAME": "", "REFRESH_KEY_PARAMETER": "/sessions/refresh-key", "REFRESH_KEY": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
-			"METRICS_NAMESPACE": "Sessions",
+			"METRICS_NAMESPACE":   "Sessions",
+			"ACCESS_TOKEN_COOKIE": "off",
 		}},
 		{"account", map[string]string{
 			"TABLE_NAME": "", "ISSUER": "https://sessions.example.com", "AUDIENCE": "my-app", "ACCESS_TOKEN_TTL": "15m",
+			"ACCESS_TOKEN_COOKIE":   "off",
 			"SIGNING_KEY_PARAMETER": "/sessions/signing-key", "SIGNING_KEY": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
 			"METRICS_NAMESPACE": "Sessions",
 		}},
 		{"jwks", map[string]string{"PUBLIC_KEYS_PARAMETER": "/sessions/public-keys", "PUBLIC_KEYS": ""}},
 		{"me", map[string]string{}},
 		{"authorizer", map[string]string{
-			"TABLE_NAME": "", "ISSUER": "https://sessions.example.com", "AUDIENCE": "my-app",
+			"TABLE_NAME": "", "ISSUER": "https://sessions.example.com", "AUDIENCE": "my-app", "ACCESS_TOKEN_COOKIE": "off",
 			"PUBLIC_KEYS_PARAMETER": "/sessions/public-keys", "PUBLIC_KEYS": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
 			"METRICS_NAMESPACE": "Sessions",
 		}},
@@ -178,8 +181,10 @@ func TestDeployContract(t *testing.T) {
 		!reflect.DeepEqual(fn.arg, []any{"AuthorizerFunction", "Arn"}) {
 		t.Errorf("authorizer FunctionArn = %v", get(a, "FunctionArn"))
 	}
-	if ref, _ := refTarget(get(a, "Identity", "ReauthorizeEvery")); ref != "AuthorizerCacheTtl" {
-		t.Errorf("ReauthorizeEvery = %v", get(a, "Identity", "ReauthorizeEvery"))
+	// The identity source and cache of each mode: TestTheAuthorizersIdentityFollowsTheMode.
+	if auths, err := tpl.Authorizers(Deployment{Parameters: map[string]string{"AuthorizerCacheTtl": "30"}}); err != nil ||
+		len(auths) != 1 || auths[0].CacheTTL != 30 {
+		t.Errorf("Authorizers with AuthorizerCacheTtl 30 = %+v, %v; want the parameter as the cache TTL", auths, err)
 	}
 	if d, _ := tpl.parameterDefault("AuthorizerCacheTtl"); d != "0" {
 		t.Errorf("AuthorizerCacheTtl default = %q, want 0 (immediate revocation)", d)

@@ -762,6 +762,9 @@ func (s *Service) logoutMany(ctx context.Context, now time.Time, sid, secret str
 			audit.Record{Event: audit.RefreshReuse, UserID: sess.UserID, SessionID: sid, Reason: ReuseAtLogoutAll, Level: slog.LevelWarn, Time: now},
 			"generations", generations)
 	}
+	if scope == ScopeAll {
+		n-- // the caller's own session, ended with the others
+	}
 	ev, msg, why := audit.LogoutAll, "logged out everywhere", ReasonLogoutAll
 	if scope == ScopeOthers {
 		ev, msg, why = audit.LogoutOthers, "logged out of the other sessions", ReasonLogoutOthers

@@ -1,15 +1,18 @@
-// Headless-Chromium test of the local demo page (local/web), run by
-// scripts/browser-test.sh against a running `go run ./local`:
+// Headless-Chromium test of the browser module (clients/browser/sessions.js) and the
+// demo page built on it (local/web), run by scripts/browser-test.sh against a running
+// `go run ./local`:
 //
-//   BASE_URL=http://127.0.0.1:PORT E2E_USER=name E2E_PASSWORD=pw node --test browser.test.mjs
+//   BASE_URL=http://127.0.0.1:PORT E2E_USER=prefix E2E_PASSWORD=pw REUSE_GRACE_MS=5000 \
+//   APP_ORIGIN=http://127.0.0.1:A REFUSED_ORIGIN=http://127.0.0.1:B node --test browser.test.mjs
 //
-// It proves in a real browser that the refresh cookie is invisible to JavaScript,
-// that refresh and logout work through it, and that a reload keeps the session via
-// refresh. It saves screenshots under SCREENSHOT_DIR.
-import { test } from 'node:test';
+// The server has the users prefix-demo, -tabs, -lease, -clock, -devices, -cors and
+// -narrow, CORS for
+// APP_ORIGIN (where local/e2e/app-origins.mjs serves the demo page, as does
+// REFUSED_ORIGIN), and REFRESH_REUSE_GRACE = REUSE_GRACE_MS. Screenshots of each state go
+// to SCREENSHOT_DIR.
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -22,56 +25,263 @@ function required(name) {
 const BASE = required('BASE_URL').replace(/\/$/, '');
 const USER = required('E2E_USER');
 const PASSWORD = required('E2E_PASSWORD');
+const GRACE_MS = Number(required('REUSE_GRACE_MS'));
+const APP_ORIGIN = required('APP_ORIGIN');
+const REFUSED_ORIGIN = required('REFUSED_ORIGIN');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = resolve(process.env.SCREENSHOT_DIR || '.cache/screenshots');
 const COOKIE = '__Secure-refresh_token';
+const ROUNDS = 50;
 
-test('demo page in headless Chromium', async (t) => {
+let browser;
+before(async () => {
   await mkdir(SHOTS, { recursive: true });
-  const userDataDir = await mkdtemp(join(tmpdir(), 'sessions-e2e-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
+  browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    viewport: { width: 1000, height: 1200 },
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  t.after(async () => {
-    await context.close();
-    await rm(userDataDir, { recursive: true, force: true });
-  });
-  const page = context.pages()[0] ?? (await context.newPage());
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
+});
+after(async () => {
+  await browser?.close();
+});
 
-  // The refresh cookie as the browser stores it (the test can see HttpOnly cookies
-  // through the DevTools protocol; the page cannot).
+// --- helpers ---
+
+const pathOf = (r) => new URL(r.url()).pathname;
+
+// newTab opens a page in context that records its JavaScript errors, console errors
+// and every request it sends.
+async function newTab(t, context) {
+  const page = await context.newPage();
+  page.errors = [];
+  page.consoleErrors = [];
+  page.sent = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') page.consoleErrors.push(m.text()); });
+  page.on('request', (r) => page.sent.push(r));
+  t.after(() => assert.deepEqual(page.errors, [], 'JavaScript errors on the page'));
+  return page;
+}
+
+async function newContext(t, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 1100 }, ...options });
+  t.after(() => context.close());
+  return context;
+}
+
+// stateOf is the demo client's state (or another client's, by its global name).
+const stateOf = (page, name = 'demo') => page.evaluate((name) => {
+  const c = name === 'demo' ? globalThis.sessionsDemo.client : globalThis[name];
+  const s = c.state;
+  return { status: s.status, signedIn: s.signedIn, sessionId: s.sessionId, access: s.accessExpiresAt?.getTime() ?? null };
+}, name);
+
+async function openDemo(page, url = `${BASE}/`) {
+  await page.goto(url);
+  await page.waitForFunction(() => document.body.dataset.state !== 'unknown');
+}
+
+async function loginWithForm(page, username, password = PASSWORD) {
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  const answered = page.waitForResponse((r) => pathOf(r) === '/auth/login');
+  await page.click('#login');
+  const r = await answered;
+  if (r.status() === 200) await page.waitForSelector('body[data-state="signed-in"]');
+  return r;
+}
+
+// bodyClient creates a second client in the page, with the body transport.
+const bodyClient = (page) => page.evaluate(async () => {
+  const { createClient } = await import('/sessions.js');
+  globalThis.bodyClient = createClient({ transport: 'body' });
+  return (await globalThis.bodyClient.ready).status;
+});
+
+// fetchMe calls client.fetch('/me') in the page and says what went out and came back.
+async function fetchMe(page, name = 'demo') {
+  const sent = page.waitForRequest((r) => pathOf(r) === '/me');
+  const status = await page.evaluate(async (name) => {
+    const c = name === 'demo' ? globalThis.sessionsDemo.client : globalThis[name];
+    return (await c.fetch('/me')).status;
+  }, name);
+  const req = await sent;
+  return { status, authorization: (await req.allHeaders()).authorization };
+}
+
+// api calls the API from Node: another device of the user (the body transport).
+async function api(method, path, { body, token, userAgent } = {}) {
+  const headers = { 'User-Agent': userAgent ?? 'node-e2e' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+const otherDevice = async (username, userAgent, password = PASSWORD) => {
+  const r = await api('POST', '/auth/login', { body: { username, password }, userAgent });
+  assert.equal(r.status, 200, `login of another device: ${JSON.stringify(r.body)}`);
+  return r.body;
+};
+
+// sharedRecords is everything the module keeps in IndexedDB, as JSON.
+const sharedRecords = (page) => page.evaluate(() => new Promise((resolve, reject) => {
+  const open = indexedDB.open('sessions-client');
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    if (!db.objectStoreNames.contains('kv')) return resolve('[]');
+    const all = db.transaction('kv').objectStore('kv').getAll();
+    all.onsuccess = () => resolve(JSON.stringify(all.result));
+  };
+}));
+
+// overflow lists the elements that stick out of the viewport's width.
+const overflow = (page) => page.evaluate(() => {
+  const w = document.documentElement.clientWidth;
+  const out = [];
+  if (document.documentElement.scrollWidth > w) out.push(`page scrollWidth ${document.documentElement.scrollWidth} > ${w}`);
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > w + 0.5) out.push(`${el.tagName.toLowerCase()}#${el.id}.${el.className} right=${Math.round(r.right)}`);
+  }
+  return out;
+});
+
+// refreshLog records the answers to /auth/refresh of some pages: status and the refresh
+// token each handed out (the cookie, or the body's member).
+function refreshLog(pages) {
+  const log = { pending: [] };
+  for (const page of pages) {
+    page.on('response', (r) => {
+      if (pathOf(r) !== '/auth/refresh' || r.request().method() !== 'POST') return;
+      log.pending.push((async () => {
+        const status = r.status();
+        let token = null;
+        if (status === 200) {
+          const cookie = (await r.headerValue('set-cookie')) ?? '';
+          const m = cookie.match(new RegExp(`${COOKIE}=([^;]+)`));
+          token = m ? m[1] : (await r.json()).refresh_token;
+        }
+        return { status, token, sent: r.request().postData() };
+      })());
+    });
+  }
+  log.take = async () => {
+    const all = await Promise.all(log.pending);
+    log.pending = [];
+    return all;
+  };
+  return log;
+}
+
+// refreshIn calls client.refresh() in the page and says whether it is signed in after.
+const refreshIn = (page, name) => page.evaluate(async ([name]) => {
+  const c = name === 'demo' ? globalThis.sessionsDemo.client : globalThis[name];
+  return (await c.refresh()).signedIn;
+}, [name]);
+
+// refreshTogether calls refresh() in each page at the same wall-clock moment: a start
+// gate armed in every page first, so that the test's messages to the pages cannot stagger
+// the start. It returns, per page, whether it is signed in after and when its call began
+// and ended, and whether the calls overlapped (on a busy machine a page may still
+// start late; two refreshes one after the other are two refreshes, not a race).
+async function refreshTogether(pages, name) {
+  const at = Date.now() + 50;
+  await Promise.all(pages.map((page) => page.evaluate(([at, name]) => {
+    const c = name === 'demo' ? globalThis.sessionsDemo.client : globalThis[name];
+    globalThis.raced = new Promise((r) => setTimeout(r, at - Date.now())).then(async () => {
+      const start = Date.now();
+      const s = await c.refresh();
+      return { signedIn: s.signedIn, start, end: Date.now() };
+    });
+  }, [at, name])));
+  const runs = await Promise.all(pages.map((page) => page.evaluate(() => globalThis.raced)));
+  const overlapped = Math.max(...runs.map((r) => r.start)) < Math.min(...runs.map((r) => r.end));
+  return { signedIn: runs.map((r) => r.signedIn), overlapped };
+}
+
+// raceRounds runs rounds of refreshTogether until `rounds` of them overlapped, checking
+// each: never signed out, never refused, at most one rotation, and (overlapping) exactly
+// one refresh request: one tab refreshed, the other waited for the lock and took its
+// result.
+async function raceRounds(t, pages, name, refreshes, rounds) {
+  const sid = (await stateOf(pages[0], name)).sessionId;
+  let requests = 0;
+  let late = 0;
+  for (let round = 0; round < rounds;) {
+    const { signedIn, overlapped } = await refreshTogether(pages, name);
+    assert.deepEqual(signedIn, pages.map(() => true), `round ${round}: a tab was signed out`);
+    const answers = await refreshes.take();
+    assert.deepEqual(answers.filter((x) => x.status !== 200), [], `round ${round}: a refresh was refused`);
+    const states = await Promise.all(pages.map((p) => stateOf(p, name)));
+    for (const st of states) assert.equal(st.sessionId, sid);
+    assert.ok(states.every((st) => st.access === states[0].access), `round ${round}: the tabs hold different access tokens`);
+    if (!overlapped) {
+      late++;
+      assert.ok(late <= 10, `${late} rounds in which one tab started after the other had finished`);
+      continue;
+    }
+    requests += answers.length;
+    const rotated = new Set(answers.map((x) => x.token));
+    assert.ok(rotated.size <= 1, `round ${round}: ${rotated.size} rotations`);
+    assert.equal(answers.length, 1, `round ${round}: ${answers.length} refresh requests`);
+    round++;
+  }
+  t.diagnostic(`${name}: ${requests} refresh requests in ${rounds} rounds of ${pages.length} tabs refreshing at once (${late} rounds retried: not simultaneous)`);
+}
+
+// shot saves a screenshot of the page (brought to the front: headless Chromium renders a
+// page behind another slowly).
+async function shot(page, name) {
+  await page.bringToFront();
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+// --- the demo page, one tab ---
+
+test('the demo page in one tab', async (t) => {
+  const context = await newContext(t);
+  const page = await newTab(t, context);
+  const username = `${USER}-demo`;
   const refreshCookie = async () => (await context.cookies(`${BASE}/auth/refresh`)).find((c) => c.name === COOKIE);
-  const responseTo = (path) => page.waitForResponse((r) => new URL(r.url()).pathname === path);
-  const state = () => page.getAttribute('body', 'data-state');
 
-  await t.test('a fresh browser is signed out (the on-load refresh has no cookie)', async () => {
-    const refreshed = responseTo('/auth/refresh');
-    await page.goto(`${BASE}/`);
-    assert.equal((await refreshed).status(), 401);
-    await page.waitForSelector('body[data-state="signed-out"]');
-    assert.equal(await refreshCookie(), undefined);
+  await t.test('a fresh browser is signed out without asking the server, so nothing red', async () => {
+    await openDemo(page);
+    assert.equal(await page.getAttribute('body', 'data-state'), 'signed-out');
+    assert.deepEqual(page.sent.filter((r) => pathOf(r).startsWith('/auth/')).map((r) => pathOf(r)), [], 'an auth request on first load');
+    assert.deepEqual(page.consoleErrors, []);
+    assert.equal(await page.locator('#log li.bad').count(), 0);
+    const needSession = page.locator('[data-needs-session]');
+    for (let i = 0; i < (await needSession.count()); i++) {
+      assert.equal(await needSession.nth(i).isDisabled(), true, `${await needSession.nth(i).evaluate((el) => el.id || el.textContent)} is enabled while signed out`);
+    }
+    assert.equal(await page.isDisabled('#login'), false);
+    await shot(page, 'demo-signed-out');
+  });
+
+  await t.test('a wrong password shows an error and stays signed out', async () => {
+    const r = await loginWithForm(page, username, 'not the password at all');
+    assert.equal(r.status(), 401);
+    await page.waitForSelector('#login-error:not([hidden])');
+    assert.equal(await page.textContent('#login-error'), 'Wrong username or password.');
+    assert.equal(await page.getAttribute('body', 'data-state'), 'signed-out');
+    await shot(page, 'demo-login-refused');
   });
 
   let loginAccessToken;
-  await t.test('login sets the refresh cookie, HttpOnly and invisible to JavaScript', async () => {
-    await page.fill('#username', USER);
-    await page.fill('#password', PASSWORD);
-    const loggedIn = responseTo('/auth/login');
-    await page.click('#login');
-    const r = await loggedIn;
+  await t.test('login sets the refresh cookie, HttpOnly and invisible to JavaScript; no token in storage', async () => {
+    const r = await loginWithForm(page, username);
     assert.equal(r.status(), 200);
     const body = await r.json();
     assert.equal(body.refresh_token, undefined, 'cookie transport: no refresh token in the body');
+    assert.equal((await r.request().allHeaders())['x-session-transport'], 'cookie');
     loginAccessToken = body.access_token;
-    await page.waitForSelector('body[data-state="signed-in"]');
+    assert.equal((await stateOf(page)).sessionId, body.session_id);
+    await page.waitForSelector('#login-error', { state: 'hidden' });
 
     const c = await refreshCookie();
     assert.ok(c, 'Chromium kept the Secure cookie set over http://127.0.0.1 (loopback is a secure context)');
@@ -83,26 +293,29 @@ test('demo page in headless Chromium', async (t) => {
     const seen = await page.evaluate(() => document.cookie);
     assert.ok(!seen.includes('refresh_token'), `document.cookie shows the refresh token: ${seen}`);
     await page.waitForFunction((s) => document.getElementById('doc-cookie').textContent === s, JSON.stringify(seen));
-    // Script can neither read nor replace it.
     await page.evaluate((name) => { document.cookie = `${name}=forged; Path=/auth; Secure`; }, COOKIE);
     assert.equal((await refreshCookie()).value, c.value, 'JavaScript overwrote the HttpOnly cookie');
-    assert.ok(!(await page.evaluate(() => document.cookie)).includes('forged'));
-    // The access token is in memory only.
+
     assert.deepEqual(await page.evaluate(() => [localStorage.length, sessionStorage.length]), [0, 0]);
+    const shared = await sharedRecords(page);
+    assert.match(shared, /"signedIn":true/);
+    assert.ok(!shared.includes(loginAccessToken) && !shared.includes('eyJ') && !shared.includes(c.value), `a token in IndexedDB: ${shared}`);
+    // The devices panel lists this session, marked.
+    await page.waitForSelector(`#devices li.current[data-id="${body.session_id}"]`);
   });
 
   await t.test('GET /me with the access token from memory', async () => {
-    const answered = responseTo('/me');
+    const answered = page.waitForResponse((r) => pathOf(r) === '/me');
     await page.click('#me');
     const r = await answered;
     assert.equal(r.status(), 200);
-    assert.match((await r.request().allHeaders()).authorization ?? '', /^Bearer ey/);
+    assert.equal((await r.request().allHeaders()).authorization, `Bearer ${loginAccessToken}`);
     assert.equal((await r.json()).sid, await page.textContent('#sid'));
   });
 
   await t.test('refresh goes through the cookie and rotates it', async () => {
     const before = await refreshCookie();
-    const refreshed = responseTo('/auth/refresh');
+    const refreshed = page.waitForResponse((r) => pathOf(r) === '/auth/refresh');
     await page.click('#refresh');
     const r = await refreshed;
     assert.equal(r.status(), 200);
@@ -114,45 +327,443 @@ test('demo page in headless Chromium', async (t) => {
     assert.equal((await r.json()).refresh_token, undefined);
   });
 
-  await t.test('a reload keeps the session through the cookie', async () => {
+  await t.test('a reload keeps the session: a silent refresh, because the shared record says one exists', async () => {
     const sid = await page.textContent('#sid');
-    const refreshed = responseTo('/auth/refresh');
+    const refreshed = page.waitForResponse((r) => pathOf(r) === '/auth/refresh');
     await page.reload();
     assert.equal((await refreshed).status(), 200);
     await page.waitForSelector('body[data-state="signed-in"]');
     assert.equal(await page.textContent('#sid'), sid, 'same session after the reload');
-    const answered = responseTo('/me');
+    assert.equal((await fetchMe(page)).status, 200);
+    await page.waitForSelector('#devices li.current');
     await page.click('#me');
-    assert.equal((await answered).status(), 200);
     await page.waitForSelector('#log li.ok');
-    await page.screenshot({ path: join(SHOTS, 'demo.png'), fullPage: true });
+    await shot(page, 'demo-signed-in');
   });
 
-  await t.test('logout clears the cookie and ends the session', async () => {
-    const loggedOut = responseTo('/auth/logout');
+  await t.test('logout clears the cookie and ends the session; a reload asks the server nothing', async () => {
+    const loggedOut = page.waitForResponse((r) => pathOf(r) === '/auth/logout');
     await page.click('#logout');
     assert.equal((await loggedOut).status(), 204);
     await page.waitForSelector('body[data-state="signed-out"]');
     assert.equal(await refreshCookie(), undefined, 'the cookie is gone');
+    assert.equal(await page.isDisabled('#me'), true);
+    assert.equal(await page.locator('#devices li').count(), 0);
 
     // The session is revoked: even the first access token of this session is refused.
-    const r = await page.request.get(`${BASE}/me`, { headers: { Authorization: `Bearer ${loginAccessToken}` } });
-    assert.equal(r.status(), 403);
-    assert.deepEqual(await r.json(), { message: 'Forbidden' });
+    const r = await api('GET', '/me', { token: loginAccessToken });
+    assert.equal(r.status, 403);
+    // Signed out, the module's fetch sends no token at all.
+    assert.deepEqual(await fetchMe(page), { status: 401, authorization: undefined });
 
-    // Without a token in memory, /me has no Authorization header at all.
-    const answered = responseTo('/me');
-    await page.click('#me');
-    assert.equal((await answered).status(), 401);
-
-    // And a reload stays signed out.
-    const refreshed = responseTo('/auth/refresh');
+    page.sent.length = 0;
     await page.reload();
-    assert.equal((await refreshed).status(), 401);
     await page.waitForSelector('body[data-state="signed-out"]');
-    assert.equal(await state(), 'signed-out');
-    await page.screenshot({ path: join(SHOTS, 'demo-signed-out.png'), fullPage: true });
+    assert.deepEqual(page.sent.filter((r) => pathOf(r).startsWith('/auth/')).map((r) => pathOf(r)), []);
+    assert.equal(await page.locator('#log li.bad').count(), 0);
+  });
+});
+
+// --- two tabs of one origin ---
+
+test('two tabs of one origin', async (t) => {
+  const context = await newContext(t);
+  const a = await newTab(t, context);
+  const b = await newTab(t, context);
+  const username = `${USER}-tabs`;
+  await openDemo(a);
+  await openDemo(b);
+  assert.equal(await bodyClient(a), 'signed-out');
+  assert.equal(await bodyClient(b), 'signed-out');
+  const refreshes = refreshLog([a, b]);
+
+  await t.test('a login in one tab signs the other in, with the same session', async () => {
+    assert.equal((await loginWithForm(a, username)).status(), 200);
+    await b.waitForSelector('body[data-state="signed-in"]');
+    assert.equal((await stateOf(b)).sessionId, (await stateOf(a)).sessionId);
+    await a.evaluate((u) => globalThis.bodyClient.login(u.username, u.password), { username, password: PASSWORD });
+    await b.waitForFunction(() => globalThis.bodyClient.state.signedIn);
+    assert.equal((await stateOf(b, 'bodyClient')).sessionId, (await stateOf(a, 'bodyClient')).sessionId);
+    // The other tab got the tokens from this one, not from a refresh of its own.
+    assert.deepEqual(await refreshes.take(), []);
+    assert.equal((await fetchMe(b)).status, 200);
+    assert.equal((await fetchMe(b, 'bodyClient')).status, 200);
   });
 
-  assert.deepEqual(pageErrors, [], 'JavaScript errors on the page');
+  for (const transport of ['cookie', 'body']) {
+    const name = transport === 'cookie' ? 'demo' : 'bodyClient';
+    await t.test(`${transport} transport: both tabs refresh at the same moment, ${ROUNDS} rounds: never signed out, at most one rotation a round`, async () => {
+      await raceRounds(t, [a, b], name, refreshes, ROUNDS);
+      assert.equal((await fetchMe(a, name)).status, 200);
+      assert.equal((await fetchMe(b, name)).status, 200);
+    });
+  }
+
+  await t.test('a tab opened later takes the session from the open tabs, without a refresh', async () => {
+    const c = await newTab(t, context);
+    await openDemo(c);
+    assert.equal(await bodyClient(c), 'signed-in');
+    for (const name of ['demo', 'bodyClient']) {
+      const [sa, sc] = [await stateOf(a, name), await stateOf(c, name)];
+      assert.equal(sc.sessionId, sa.sessionId);
+      assert.equal(sc.access, sa.access);
+      assert.equal((await fetchMe(c, name)).status, 200);
+    }
+    assert.deepEqual(c.sent.filter((r) => pathOf(r) === '/auth/refresh').length, 0);
+    await c.close();
+  });
+
+  await t.test('a tab asleep past the grace window, then woken, is still signed in and replays no old token', async () => {
+    // Chromium queues the messages of a frozen tab and delivers them on waking; a browser
+    // may also drop them. So that the woken tab must re-read the shared state, a third
+    // client in it (body transport) hears nothing while it sleeps.
+    await b.evaluate(async () => {
+      const Real = globalThis.BroadcastChannel;
+      globalThis.asleep = false;
+      globalThis.BroadcastChannel = class extends Real {
+        set onmessage(fn) {
+          super.onmessage = (e) => { if (!globalThis.asleep) fn(e); };
+        }
+      };
+      const { createClient } = await import('/sessions.js');
+      globalThis.deafClient = createClient({ transport: 'body' });
+      await globalThis.deafClient.ready;
+      globalThis.BroadcastChannel = Real;
+    });
+    assert.equal((await stateOf(b, 'deafClient')).sessionId, (await stateOf(a, 'bodyClient')).sessionId, 'the deaf client got the session');
+    await b.evaluate(() => { globalThis.asleep = true; });
+    const cdp = await context.newCDPSession(b);
+    await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+    // Meanwhile the other tab rotates both sessions' refresh tokens.
+    for (const name of ['demo', 'bodyClient']) {
+      assert.equal(await refreshIn(a, name), true);
+    }
+    const rotated = await refreshes.take();
+    assert.equal(rotated.length, 2);
+    const currentBodyToken = rotated.find((x) => x.sent && x.sent.includes('refresh_token')).token;
+    await new Promise((r) => setTimeout(r, GRACE_MS + 1500));
+    await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+    // (Headless Chromium renders the other page slowly after this until it is brought
+    // to the front again: only time, but seconds of it.)
+    await a.bringToFront();
+    // The messages sent while it slept reach the deaf client now, and it drops them.
+    await b.evaluate(() => new Promise((r) => setTimeout(r, 100)));
+    await b.evaluate(() => { globalThis.asleep = false; });
+    const [deaf, awake] = [await stateOf(b, 'deafClient'), await stateOf(a, 'bodyClient')];
+    assert.notEqual(deaf.access, awake.access, 'the deaf client heard the other tab');
+
+    for (const name of ['deafClient', 'bodyClient', 'demo']) {
+      assert.equal((await fetchMe(b, name)).status, 200, `${name}: /me after waking`);
+      assert.equal(await refreshIn(b, name), true, `${name}: signed out after waking`);
+    }
+    const after = await refreshes.take();
+    assert.deepEqual(after.filter((x) => x.status !== 200), [], 'a refresh after waking was refused');
+    // Each body-transport refresh presented the token the one before handed out.
+    let chain = currentBodyToken;
+    for (const x of after.filter((x) => x.sent && x.sent.includes('refresh_token'))) {
+      assert.equal(JSON.parse(x.sent).refresh_token, chain, 'the woken tab replayed an old body token');
+      chain = x.token;
+    }
+    assert.equal((await stateOf(b, 'deafClient')).access, (await stateOf(a, 'bodyClient')).access, 'the deaf client did not catch up');
+    // Neither session was taken for stolen: the other tab carries on.
+    for (const name of ['demo', 'bodyClient']) {
+      assert.equal((await fetchMe(a, name)).status, 200);
+      assert.equal(await refreshIn(a, name), true);
+    }
+    await refreshes.take();
+  });
+
+  await t.test('a logout in one tab reaches the other within a second, whose next fetch sends no dead token', async () => {
+    const deadToken = await b.evaluate(() => globalThis.sessionsDemo.client.state.sessionId);
+    assert.ok(deadToken);
+    await a.click('#logout');
+    await b.waitForFunction(() => globalThis.sessionsDemo.client.state.signedIn === false, null, { timeout: 1000 });
+    await b.waitForSelector('body[data-state="signed-out"]', { timeout: 1000 });
+    assert.equal(await b.isDisabled('#me'), true);
+    const sentBefore = b.sent.length;
+    assert.deepEqual(await fetchMe(b), { status: 401, authorization: undefined });
+    assert.deepEqual(b.sent.slice(sentBefore).map((r) => pathOf(r)), ['/me'], 'the other tab tried a refresh with the dead session');
+    await shot(a, 'tabs-logged-out-here');
+    await shot(b, 'tabs-logged-out-elsewhere');
+
+    // The body-transport session of the same tabs ends the same way.
+    await a.evaluate(() => globalThis.bodyClient.logout());
+    await b.waitForFunction(() => globalThis.bodyClient.state.signedIn === false, null, { timeout: 1000 });
+    assert.deepEqual(await fetchMe(b, 'bodyClient'), { status: 401, authorization: undefined });
+  });
+
+  await t.test('a session the server ended reaches every tab at the first refresh that finds it', async () => {
+    assert.equal((await loginWithForm(a, username)).status(), 200);
+    await b.waitForSelector('body[data-state="signed-in"]');
+    // Another device changes the password: every other session ends, this one too.
+    const other = await otherDevice(username, 'e2e other device');
+    const changed = await api('POST', '/auth/password', { token: other.access_token, body: { current_password: PASSWORD, new_password: 'another password for the tabs user' } });
+    assert.equal(changed.status, 200);
+    // The access token is dead at once: the gateway refuses it, the tab refreshes once,
+    // is told invalid_grant and signs out, and so does the other tab.
+    const me = await fetchMe(a);
+    assert.equal(me.status, 403);
+    assert.match(me.authorization, /^Bearer ey/);
+    await a.waitForSelector('body[data-state="signed-out"]');
+    await b.waitForSelector('body[data-state="signed-out"]', { timeout: 1000 });
+    assert.deepEqual((await refreshes.take()).map((x) => x.status), [401]);
+    assert.equal(await a.locator('#log li.bad').count(), 1, 'the ended session is reported once');
+    await shot(b, 'tabs-ended-by-server');
+  });
+});
+
+// --- the access token's expiry ---
+
+test('the module refreshes shortly before the access token expires', async (t) => {
+  const context = await newContext(t);
+  const page = await newTab(t, context);
+  await page.clock.install();
+  await openDemo(page);
+  // A second client without the timer: its fetch must see the expiry coming by itself.
+  await page.evaluate(async () => {
+    const { createClient } = await import('/sessions.js');
+    globalThis.lazyClient = createClient({ transport: 'body', autoRefresh: false });
+    await globalThis.lazyClient.ready;
+  });
+  const username = `${USER}-clock`;
+  assert.equal((await loginWithForm(page, username)).status(), 200);
+  await page.evaluate((u) => globalThis.lazyClient.login(u.username, u.password), { username, password: PASSWORD });
+  const [demo, lazy] = [await stateOf(page), await stateOf(page, 'lazyClient')];
+  const refreshes = refreshLog([page]);
+
+  // 14 min 40 s later (of 15 min): the demo's timer has refreshed, 30 s before the end.
+  await page.clock.fastForward('14:40');
+  await page.waitForFunction((before) => globalThis.sessionsDemo.client.state.accessExpiresAt.getTime() > before, demo.access);
+  assert.deepEqual((await refreshes.take()).map((x) => x.status), [200]);
+  assert.equal((await stateOf(page, 'lazyClient')).access, lazy.access, 'the client without the timer refreshed');
+
+  // The other client refreshes before it sends its request, which goes with the new token.
+  const sent = page.waitForRequest((r) => pathOf(r) === '/me');
+  assert.equal(await page.evaluate(() => globalThis.lazyClient.fetch('/me').then((r) => r.status)), 200);
+  const answers = await refreshes.take();
+  assert.deepEqual(answers.map((x) => x.status), [200]);
+  assert.ok((await stateOf(page, 'lazyClient')).access > lazy.access);
+  assert.match((await (await sent).allHeaders()).authorization, /^Bearer ey/);
+});
+
+test('cookie-only transport: every request carries the transport header and the cookies, never a token', async (t) => {
+  // The server's access-token cookie is not there yet; this pins what the module sends.
+  // From the other origin, so that the cookies go along only with credentials: 'include'.
+  const context = await newContext(t);
+  const page = await newTab(t, context);
+  await openDemo(page, `${APP_ORIGIN}/?api=${encodeURIComponent(BASE)}`);
+  const username = `${USER}-clock`;
+  const state = await page.evaluate(async ([base, u]) => {
+    document.cookie = 'probe=1; Path=/'; // a cookie of 127.0.0.1, as the API's access cookie will be
+    const { createClient } = await import('/sessions.js');
+    globalThis.cookieOnly = createClient({ baseUrl: base, transport: 'cookie-only' });
+    await globalThis.cookieOnly.ready;
+    return JSON.stringify(await globalThis.cookieOnly.login(u.username, u.password));
+  }, [BASE, { username, password: PASSWORD }]);
+  assert.ok(!state.includes('eyJ'), `a token in the state: ${state}`);
+  assert.match(state, /"signedIn":true/);
+  const sent = page.waitForRequest((r) => r.url() === `${BASE}/me`);
+  await page.evaluate(() => globalThis.cookieOnly.fetch('/me'));
+  const headers = await (await sent).allHeaders();
+  assert.equal(headers.authorization, undefined);
+  assert.equal(headers['x-session-transport'], 'cookie');
+  assert.match(headers.cookie ?? '', /probe=1/, 'the request went without credentials');
+  const shared = await sharedRecords(page);
+  assert.match(shared, /"signedIn":true/);
+  assert.ok(!shared.includes('eyJ'), `a token in IndexedDB: ${shared}`);
+});
+
+// --- without Web Locks ---
+
+test('without Web Locks, the IndexedDB lease keeps tabs to one rotation a round', async (t) => {
+  const context = await newContext(t);
+  await context.addInitScript(() => { delete Navigator.prototype.locks; });
+  const a = await newTab(t, context);
+  const b = await newTab(t, context);
+  await openDemo(a);
+  await openDemo(b);
+  assert.equal(await a.evaluate(() => 'locks' in navigator), false);
+  const refreshes = refreshLog([a, b]);
+  assert.equal((await loginWithForm(a, `${USER}-lease`)).status(), 200);
+  await b.waitForSelector('body[data-state="signed-in"]');
+  await raceRounds(t, [a, b], 'demo', refreshes, 20);
+  assert.equal((await fetchMe(b)).status, 200);
+});
+
+// --- the devices panel and the password form ---
+
+test('the devices panel and the change-password form', async (t) => {
+  const context = await newContext(t);
+  const page = await newTab(t, context);
+  const username = `${USER}-devices`;
+  let password = PASSWORD;
+  await openDemo(page);
+  assert.equal((await loginWithForm(page, username)).status(), 200);
+  const sid = (await stateOf(page)).sessionId;
+  const phone = await otherDevice(username, 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1');
+  const laptop = await otherDevice(username, 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0');
+  const refreshOf = (grant) => api('POST', '/auth/refresh', { body: { refresh_token: grant.refresh_token } });
+
+  await t.test('the panel lists every session of the account, this one marked', async () => {
+    await page.click('#devices-reload');
+    await page.waitForFunction(() => document.querySelectorAll('#devices li').length === 3);
+    assert.equal(await page.locator('#devices li.current').count(), 1);
+    assert.equal(await page.getAttribute('#devices li.current', 'data-id'), sid);
+    assert.match(await page.textContent('#devices li.current'), /this device/);
+    assert.match(await page.textContent(`#devices li[data-id="${phone.session_id}"]`), /Safari on iOS/);
+    assert.match(await page.textContent(`#devices li[data-id="${laptop.session_id}"]`), /Firefox on Windows/);
+    await shot(page, 'devices');
+  });
+
+  await t.test('"sign out" ends that device only', async () => {
+    const deleted = page.waitForResponse((r) => r.request().method() === 'DELETE');
+    await page.click(`#devices li[data-id="${phone.session_id}"] button`);
+    const r = await deleted;
+    assert.equal(r.status(), 204);
+    assert.equal(pathOf(r), `/auth/sessions/${phone.session_id}`);
+    await page.waitForFunction(() => document.querySelectorAll('#devices li').length === 2);
+    assert.equal((await refreshOf(phone)).body.error, 'invalid_grant');
+    const laptopNext = await refreshOf(laptop);
+    assert.equal(laptopNext.status, 200, 'the other device was signed out too');
+    laptop.refresh_token = laptopNext.body.refresh_token;
+    assert.equal((await fetchMe(page)).status, 200);
+  });
+
+  await t.test('"sign out everywhere else" ends every other session and keeps this one', async () => {
+    const loggedOut = page.waitForResponse((r) => pathOf(r) === '/auth/logout');
+    await page.click('#sign-out-others');
+    const r = await loggedOut;
+    assert.equal(r.status(), 204);
+    assert.equal(JSON.parse(r.request().postData()).scope, 'others');
+    await page.waitForFunction(() => document.querySelectorAll('#devices li').length === 1);
+    assert.equal(await page.getAttribute('#devices li', 'data-id'), sid);
+    assert.equal((await refreshOf(laptop)).body.error, 'invalid_grant');
+    assert.equal((await stateOf(page)).signedIn, true);
+    assert.equal((await fetchMe(page)).status, 200);
+  });
+
+  await t.test('a wrong current password changes nothing', async () => {
+    await page.fill('#current-password', 'not the password at all');
+    await page.fill('#new-password', 'a new password, long enough');
+    const answered = page.waitForResponse((r) => pathOf(r) === '/auth/password');
+    await page.click('#change-password');
+    assert.equal((await answered).status(), 401);
+    await page.waitForSelector('#password-result:not([hidden])');
+    assert.equal(await page.textContent('#password-result'), 'The current password is wrong.');
+    assert.equal((await stateOf(page)).signedIn, true);
+    assert.equal(page.sent.filter((r) => pathOf(r) === '/auth/password').length, 1, 'the refused change was sent again');
+  });
+
+  await t.test('a password change ends the other sessions; this tab goes on with a new access token', async () => {
+    const tablet = await otherDevice(username, 'Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36');
+    const oldAccess = await page.evaluate(async () => {
+      const r = await globalThis.sessionsDemo.client.fetch('/me');
+      return r.status;
+    });
+    assert.equal(oldAccess, 200);
+    const next = 'the new password of the devices user';
+    await page.fill('#current-password', password);
+    await page.fill('#new-password', next);
+    const answered = page.waitForResponse((r) => pathOf(r) === '/auth/password');
+    await page.click('#change-password');
+    const r = await answered;
+    assert.equal(r.status(), 200);
+    password = next;
+    await page.waitForSelector('#password-result.ok');
+    await page.waitForFunction(() => document.querySelectorAll('#devices li').length === 1);
+    assert.equal((await refreshOf(tablet)).body.error, 'invalid_grant');
+    const me = await fetchMe(page);
+    assert.equal(me.status, 200);
+    assert.equal(me.authorization, `Bearer ${(await r.json()).access_token}`);
+    assert.equal((await api('POST', '/auth/login', { body: { username, password: PASSWORD } })).status, 401, 'the old password still works');
+    await shot(page, 'password-changed');
+  });
+
+  await t.test('"log out everywhere" ends this session and every other', async () => {
+    const other = await otherDevice(username, 'e2e other device', password);
+    const loggedOut = page.waitForResponse((r) => pathOf(r) === '/auth/logout');
+    await page.click('#logout-all');
+    const r = await loggedOut;
+    assert.equal(r.status(), 204);
+    assert.equal(JSON.parse(r.request().postData()).scope, 'all');
+    await page.waitForSelector('body[data-state="signed-out"]');
+    assert.equal((await refreshOf(other)).body.error, 'invalid_grant');
+  });
+});
+
+// --- 390 px wide ---
+
+test('at 390 px wide nothing overflows', async (t) => {
+  const context = await newContext(t, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  const page = await newTab(t, context);
+  await openDemo(page);
+  assert.deepEqual(await overflow(page), []);
+  await shot(page, 'narrow-signed-out');
+  assert.equal((await loginWithForm(page, `${USER}-narrow`)).status(), 200);
+  await otherDevice(`${USER}-narrow`, 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15');
+  await page.click('#devices-reload');
+  await page.waitForFunction(() => document.querySelectorAll('#devices li').length === 2);
+  await page.click('#me');
+  await page.waitForSelector('#log li.ok');
+  assert.deepEqual(await overflow(page), []);
+  await shot(page, 'narrow-signed-in');
+});
+
+// --- another origin, through CORS ---
+
+test('the demo page on another origin, through CORS', async (t) => {
+  const context = await newContext(t);
+  const page = await newTab(t, context);
+  const username = `${USER}-cors`;
+  const refreshCookie = async () => (await context.cookies(`${BASE}/auth/refresh`)).find((c) => c.name === COOKIE);
+  const cors = (r) => r.allHeaders().then((h) => [h['access-control-allow-origin'], h['access-control-allow-credentials']]);
+
+  await t.test('an allowed origin logs in, calls /me, refreshes and logs out with credentials', async () => {
+    await openDemo(page, `${APP_ORIGIN}/?api=${encodeURIComponent(BASE)}`);
+    assert.equal(await page.getAttribute('body', 'data-state'), 'signed-out');
+    const r = await loginWithForm(page, username);
+    assert.equal(r.status(), 200);
+    assert.equal((await r.request().allHeaders()).origin, APP_ORIGIN);
+    assert.deepEqual(await cors(r), [APP_ORIGIN, 'true']);
+    assert.ok(await refreshCookie(), 'the API set its refresh cookie on a cross-origin login');
+
+    const me = page.waitForResponse((x) => x.url() === `${BASE}/me`);
+    await page.click('#me');
+    assert.equal((await me).status(), 200);
+
+    const before = await refreshCookie();
+    const refreshed = page.waitForResponse((x) => x.url() === `${BASE}/auth/refresh`);
+    await page.click('#refresh');
+    const rr = await refreshed;
+    assert.equal(rr.status(), 200);
+    assert.deepEqual(await cors(rr), [APP_ORIGIN, 'true']);
+    assert.ok((await rr.request().allHeaders()).cookie?.includes(`${COOKIE}=${before.value}`), 'the cookie went with the cross-origin refresh');
+    assert.notEqual((await refreshCookie()).value, before.value);
+    await page.waitForSelector('#devices li.current');
+    await shot(page, 'cors-signed-in');
+
+    const loggedOut = page.waitForResponse((x) => x.url() === `${BASE}/auth/logout`);
+    await page.click('#logout');
+    assert.equal((await loggedOut).status(), 204);
+    await page.waitForSelector('body[data-state="signed-out"]');
+    assert.equal(await refreshCookie(), undefined);
+  });
+
+  await t.test('an origin the API does not allow is refused by the browser', async () => {
+    const other = await newTab(t, context);
+    const grant = await otherDevice(username, 'e2e counter');
+    const sessionsBefore = (await api('GET', '/auth/sessions', { token: grant.access_token })).body.sessions.length;
+    await openDemo(other, `${REFUSED_ORIGIN}/?api=${encodeURIComponent(BASE)}`);
+    const failed = other.waitForEvent('requestfailed', (r) => r.url() === `${BASE}/auth/login`);
+    await other.fill('#username', username);
+    await other.fill('#password', PASSWORD);
+    await other.click('#login');
+    await failed;
+    await other.waitForSelector('#login-error:not([hidden])');
+    assert.match(await other.textContent('#login-error'), /Login failed: TypeError/);
+    assert.equal(await other.getAttribute('body', 'data-state'), 'signed-out');
+    // The preflight failed, so the login itself was never sent: no new session.
+    assert.equal((await api('GET', '/auth/sessions', { token: grant.access_token })).body.sessions.length, sessionsBefore);
+    await shot(other, 'cors-refused');
+  });
 });

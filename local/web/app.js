@@ -1,163 +1,212 @@
-// The local demo page: log in with the cookie transport, keep the access token in
-// memory, call /me, refresh through the HttpOnly cookie, log out. Plain JavaScript,
-// no build step. See internal/api for the contract.
-'use strict';
+// The local demo page, on the browser module (clients/browser/sessions.js, served at
+// /sessions.js): log in with the cookie transport, call /me, refresh, the devices of the
+// account, a password change, logout of one session or of all. Tabs share the session.
+// Plain JavaScript, no build step.
+import { createClient, SessionError } from '/sessions.js';
 
-(() => {
-  // The cookie transport: the refresh token goes to an HttpOnly cookie, and every
-  // request that uses it must carry this header (a cross-site form cannot).
-  const TRANSPORT = { 'X-Session-Transport': 'cookie' };
-  // Refresh this long before the access token expires.
-  const REFRESH_EARLY_MS = 30 * 1000;
+// The API is this page's origin unless the page names another (the browser test serves
+// this page from a second origin to call the API through CORS).
+const api = document.querySelector('meta[name="sessions-api"]')?.content || undefined;
+const client = createClient({ baseUrl: api, transport: 'cookie' });
+// For the browser test and the developer console.
+globalThis.sessionsDemo = { client };
 
-  // The access token lives here and only here: never in localStorage,
-  // sessionStorage or a cookie, so a reload forgets it and refreshes instead.
-  let accessToken = null;
-  let deadlines = null; // { access, idle, session } as Date
-  let refreshTimer = null;
-  let refreshing = null; // the refresh in flight, shared by concurrent callers
+const $ = (id) => document.getElementById(id);
 
-  const $ = (id) => document.getElementById(id);
+function relative(date) {
+  let s = Math.round((date.getTime() - Date.now()) / 1000);
+  if (Math.abs(s) < 5) return 'just now'; // the server's times are whole seconds
+  const past = s < 0;
+  s = Math.abs(s);
+  const text = s < 90 ? `${s} s` : s < 5400 ? `${Math.round(s / 60)} min` : s < 172800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} days`;
+  return past ? `${text} ago` : `in ${text}`;
+}
 
-  function decodeJWTPayload(jwt) {
-    const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const bin = atob(part + '='.repeat((4 - (part.length % 4)) % 4));
-    return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
-  }
+function when(date) {
+  return date ? `${date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} (${relative(date)})` : '–';
+}
 
-  function relative(date) {
-    let s = Math.round((date.getTime() - Date.now()) / 1000);
-    const past = s < 0;
-    s = Math.abs(s);
-    const text = s < 90 ? `${s} s` : s < 5400 ? `${Math.round(s / 60)} min` : s < 172800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} days`;
-    return past ? `${text} ago` : `in ${text}`;
-  }
+function log(text, ok) {
+  const li = document.createElement('li');
+  li.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
+  if (ok !== undefined) li.className = ok ? 'ok' : 'bad';
+  $('log').prepend(li);
+  while ($('log').children.length > 40) $('log').lastElementChild.remove();
+}
 
-  function when(date) {
-    return `${date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC')} (${relative(date)})`;
-  }
+function why(e) {
+  return e instanceof SessionError ? `${e.status} ${e.code}` : `${e.name}: ${e.message}`;
+}
 
-  function log(text, ok) {
-    const li = document.createElement('li');
-    li.textContent = `${new Date().toLocaleTimeString()}  ${text}`;
-    if (ok !== undefined) li.className = ok ? 'ok' : 'bad';
-    $('log').prepend(li);
-  }
+function show(what, data) {
+  $('last-call').textContent = what;
+  $('answer').textContent = data === undefined ? '(no body)' : JSON.stringify(data, null, 2);
+}
 
-  function render() {
-    const signedIn = accessToken !== null;
-    document.body.dataset.state = signedIn ? 'signed-in' : 'signed-out';
-    $('state').textContent = signedIn ? 'signed in' : 'signed out';
-    $('access-exp').textContent = deadlines ? when(deadlines.access) : '–';
-    $('idle-exp').textContent = deadlines ? when(deadlines.idle) : '–';
-    $('session-exp').textContent = deadlines ? when(deadlines.session) : '–';
-    $('doc-cookie').textContent = JSON.stringify(document.cookie);
-  }
+function render() {
+  const st = client.state;
+  document.body.dataset.state = st.status;
+  $('state').textContent = st.status === 'unknown' ? 'checking…' : st.signedIn ? 'signed in' : 'signed out';
+  $('api').textContent = api ?? `${location.origin} (this page's origin)`;
+  $('sid').textContent = st.sessionId ?? '–';
+  $('access-exp').textContent = when(st.accessExpiresAt);
+  $('idle-exp').textContent = when(st.refreshExpiresAt);
+  $('session-exp').textContent = when(st.sessionExpiresAt);
+  $('doc-cookie').textContent = JSON.stringify(document.cookie);
+  for (const el of document.querySelectorAll('[data-needs-session]')) el.disabled = !st.signedIn || running.has(el);
+  $('login').disabled = st.status === 'unknown' || running.has($('login'));
+  $('devices-hint').hidden = st.signedIn;
+  if (!st.signedIn) $('devices').replaceChildren();
+}
 
-  async function call(method, path, { headers = {}, body } = {}) {
-    const init = { method, headers: { ...headers }, credentials: 'same-origin', cache: 'no-store' };
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    const resp = await fetch(path, init);
-    const text = await resp.text();
-    let data = null;
-    try { data = text ? JSON.parse(text) : null; } catch { data = text; }
-    $('last-call').textContent = `${method} ${path} → ${resp.status}`;
-    $('answer').textContent = data === null ? '(no body)' : JSON.stringify(redact(data), null, 2);
-    return { status: resp.status, data };
-  }
-
-  // Shows the access token shortened: the page is a demo, not a token dump.
-  function redact(data) {
-    if (data && typeof data.access_token === 'string') {
-      return { ...data, access_token: `${data.access_token.slice(0, 24)}…` };
-    }
-    return data;
-  }
-
-  function signedIn(grant) {
-    accessToken = grant.access_token;
-    const claims = decodeJWTPayload(accessToken);
-    deadlines = {
-      access: new Date(claims.exp * 1000),
-      idle: new Date(Date.now() + grant.refresh_expires_in * 1000),
-      session: new Date(grant.session_expires_at),
-    };
-    $('sub').textContent = claims.sub;
-    $('sid').textContent = claims.sid;
-    clearTimeout(refreshTimer);
-    const wait = Math.max(5000, deadlines.access.getTime() - Date.now() - REFRESH_EARLY_MS);
-    refreshTimer = setTimeout(() => { refresh('timer'); }, wait);
+// busy disables a button while its action runs (and keeps errors off the console).
+const running = new Set();
+async function busy(button, action) {
+  running.add(button);
+  button.disabled = true;
+  try {
+    await action();
+  } catch (e) {
+    log(`${button.textContent}: ${why(e)}`, false);
+  } finally {
+    running.delete(button);
+    button.disabled = false;
     render();
   }
+}
 
-  function signedOut() {
-    accessToken = null;
-    deadlines = null;
-    clearTimeout(refreshTimer);
-    $('sub').textContent = '–';
-    $('sid').textContent = '–';
-    render();
-  }
-
-  async function login(event) {
-    event.preventDefault();
-    const username = $('username').value;
-    const password = $('password').value;
-    const r = await call('POST', '/auth/login', { headers: TRANSPORT, body: { username, password } });
-    $('password').value = '';
-    if (r.status === 200) {
-      signedIn(r.data);
+async function login(event) {
+  event.preventDefault();
+  const username = $('username').value;
+  const error = $('login-error');
+  error.hidden = true;
+  await busy($('login'), async () => {
+    try {
+      await client.login(username, $('password').value);
       log(`logged in as ${username}`, true);
-    } else {
-      log(`login failed: ${r.status} ${r.data && r.data.error ? r.data.error : ''}`, false);
+    } catch (e) {
+      error.textContent = e instanceof SessionError && e.code === 'invalid_credentials' ? 'Wrong username or password.'
+        : e instanceof SessionError && e.code === 'too_many_attempts' ? `Too many attempts: try again in ${e.retryAfter ?? 'a few'} s.`
+        : `Login failed: ${why(e)}`;
+      error.hidden = false;
+      log(`login failed: ${why(e)}`, false);
+    } finally {
+      $('password').value = '';
     }
-  }
-
-  // refresh trades the cookie's refresh token for a new access token (and a rotated
-  // cookie). The browser sends the cookie; this code never sees it.
-  function refresh(why) {
-    if (!refreshing) {
-      refreshing = (async () => {
-        try {
-          const r = await call('POST', '/auth/refresh', { headers: TRANSPORT });
-          if (r.status === 200) {
-            signedIn(r.data);
-            log(`refreshed (${why})`, true);
-          } else {
-            signedOut();
-            log(`refresh (${why}): ${r.status} ${r.data && r.data.error ? r.data.error : ''}`, why === 'page load' ? undefined : false);
-          }
-          return r.status;
-        } finally {
-          refreshing = null;
-        }
-      })();
-    }
-    return refreshing;
-  }
-
-  async function me() {
-    const headers = accessToken ? { Authorization: `Bearer ${accessToken}` } : {};
-    const r = await call('GET', '/me', { headers });
-    log(`GET /me: ${r.status}`, r.status === 200);
-  }
-
-  async function logout() {
-    const r = await call('POST', '/auth/logout', { headers: TRANSPORT });
-    signedOut();
-    log(`logged out: ${r.status}`, r.status === 204);
-  }
-
-  document.addEventListener('DOMContentLoaded', () => {
-    $('login-form').addEventListener('submit', login);
-    $('me').addEventListener('click', me);
-    $('refresh').addEventListener('click', () => refresh('button'));
-    $('logout').addEventListener('click', logout);
-    setInterval(render, 1000);
-    // A reload keeps the session: the cookie survives it, the access token does not.
-    refresh('page load');
   });
-})();
+}
+
+async function me() {
+  const res = await client.fetch('/me');
+  show(`GET /me → ${res.status}`, await res.json().catch(() => undefined));
+  log(`GET /me: ${res.status}`, res.status === 200);
+}
+
+function deviceName(ua) {
+  if (!ua) return 'unknown device';
+  const browser = /Edg\//.test(ua) ? 'Edge' : /Chrome\//.test(ua) ? 'Chrome' : /Firefox\//.test(ua) ? 'Firefox' : /Safari\//.test(ua) ? 'Safari' : null;
+  const os = /Windows/.test(ua) ? 'Windows' : /Android/.test(ua) ? 'Android' : /iPhone|iPad/.test(ua) ? 'iOS' : /Mac OS X/.test(ua) ? 'macOS' : /Linux/.test(ua) ? 'Linux' : null;
+  return browser && os ? `${browser} on ${os}` : ua.slice(0, 60);
+}
+
+async function loadDevices() {
+  const list = await client.listSessions();
+  show(`GET /auth/sessions → 200`, list);
+  const items = list.map((s) => {
+    const li = document.createElement('li');
+    li.dataset.id = s.id;
+    if (s.current) li.classList.add('current');
+    const info = document.createElement('div');
+    const name = document.createElement('strong');
+    name.textContent = deviceName(s.userAgent);
+    name.title = s.userAgent;
+    info.append(name);
+    if (s.current) {
+      const badge = document.createElement('span');
+      badge.className = 'badge this';
+      badge.textContent = 'this device';
+      info.append(' ', badge);
+    }
+    const meta = document.createElement('small');
+    meta.textContent = `${s.ip || '?'} · signed in ${relative(s.createdAt)} · last used ${relative(s.lastUsedAt)} · ${s.id.slice(0, 12)}…`;
+    info.append(meta);
+    const out = document.createElement('button');
+    out.type = 'button';
+    out.className = 'small sign-out';
+    out.textContent = s.current ? 'Log out' : 'Sign out';
+    out.addEventListener('click', () => busy(out, async () => {
+      await client.signOut(s.id);
+      log(s.current ? 'logged out' : `signed out ${deviceName(s.userAgent)} (${s.id.slice(0, 12)}…)`, true);
+      if (client.state.signedIn) await loadDevices();
+    }));
+    li.append(info, out);
+    return li;
+  });
+  $('devices').replaceChildren(...items);
+}
+
+async function changePassword(event) {
+  event.preventDefault();
+  const result = $('password-result');
+  result.hidden = true;
+  await busy($('change-password'), async () => {
+    try {
+      await client.changePassword($('current-password').value, $('new-password').value);
+      result.textContent = 'Password changed; every other session has ended.';
+      result.className = 'ok';
+      log('password changed', true);
+      await loadDevices();
+    } catch (e) {
+      result.textContent = e instanceof SessionError && e.code === 'invalid_credentials' ? 'The current password is wrong.' : `Not changed: ${e instanceof SessionError ? e.message : why(e)}`;
+      result.className = 'error';
+      log(`password change: ${why(e)}`, false);
+    } finally {
+      result.hidden = false;
+      $('current-password').value = '';
+      $('new-password').value = '';
+    }
+  });
+}
+
+// The devices panel follows the session: loaded when one starts or changes, here or in
+// another tab, and after a password change.
+let listed = null;
+let status = client.state.status;
+client.addEventListener('change', (e) => {
+  const { state, reason, remote } = e.detail;
+  const first = status === 'unknown';
+  status = state.status;
+  render();
+  if (first) log(state.signedIn ? 'signed back in: the session of this browser is still live' : 'not signed in');
+  else if (remote) log(`${reason === 'logout' || reason === 'ended' ? 'signed out' : reason === 'login' ? 'signed in' : reason === 'password' ? 'password changed' : 'session updated'} in another tab`);
+  else if (reason === 'ended') log('the session has ended (the server refused the refresh)', false);
+  const sid = state.signedIn ? state.sessionId : null;
+  if (sid && (sid !== listed || (remote && reason === 'password'))) {
+    loadDevices().catch((err) => log(`devices: ${why(err)}`, false));
+  }
+  listed = sid;
+});
+
+$('login-form').addEventListener('submit', login);
+$('me').addEventListener('click', () => busy($('me'), me));
+$('refresh').addEventListener('click', () => busy($('refresh'), async () => {
+  const st = await client.refresh();
+  log(st.signedIn ? 'refreshed' : 'the session has ended', st.signedIn);
+}));
+$('logout').addEventListener('click', () => busy($('logout'), async () => {
+  await client.logout();
+  log('logged out', true);
+}));
+$('logout-all').addEventListener('click', () => busy($('logout-all'), async () => {
+  await client.logout({ scope: 'all' });
+  log('logged out everywhere', true);
+}));
+$('devices-reload').addEventListener('click', () => busy($('devices-reload'), loadDevices));
+$('sign-out-others').addEventListener('click', () => busy($('sign-out-others'), async () => {
+  await client.logout({ scope: 'others' });
+  log('signed out everywhere else', true);
+  await loadDevices();
+}));
+$('password-form').addEventListener('submit', changePassword);
+render();
+setInterval(render, 1000);
