@@ -85,6 +85,9 @@ go-test: vet
 FUZZTIME ?= 100000x
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/token
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeClaims$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/token
+	$(GO) test -run='^$$' -fuzz='^FuzzEventRequest$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/authz
+	$(GO) test -run='^$$' -fuzz='^FuzzAppendResponse$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/authz
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeRequest$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/api
 	$(GO) test -run='^$$' -fuzz='^FuzzCookieValue$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/api
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRefreshToken$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/session

@@ -176,6 +176,14 @@ func TestEndToEndCookieOnlyMode(t *testing.T) {
 	}
 	wantStatus(t, "/me with the renewed cookie", do(t, "GET", s.URL+"/me", with(transport, cookies(ac2)), ""), 200)
 
+	// The demo page here uses the module's cookie-only transport: with the cookie
+	// transport it would get no access token to send.
+	page := do(t, "GET", s.URL+"/", nil, "")
+	wantStatus(t, "GET /", page, 200)
+	if !strings.Contains(string(page.body), `<meta charset="utf-8">`+"\n"+`<meta name="sessions-transport" content="cookie-only">`) {
+		t.Errorf("the demo page does not pick the cookie-only transport:\n%s", page.body)
+	}
+
 	out := do(t, "POST", s.URL+"/auth/logout", with(transport, cookies(rc2)), "")
 	wantStatus(t, "cookie logout", out, 204)
 	if c := accessCookieOf(out); c == nil || c.Value != "" || c.MaxAge >= 0 || c.Path != "/" {

@@ -386,6 +386,14 @@ func TestDemoPage(t *testing.T) {
 			t.Fatalf("page lacks %s", want)
 		}
 	}
+	// Without ACCESS_TOKEN_COOKIE the page keeps app.js's default, the cookie transport
+	// (TestEndToEndCookieOnlyMode: cookie-only mode names its own).
+	if bytes.Contains(page.body, []byte("sessions-transport")) {
+		t.Fatal("the page names a transport outside cookie-only mode")
+	}
+	if !bytes.Contains(page.body, []byte(`data-transport="cookie-only" hidden`)) {
+		t.Fatal("the page's cookie-only explanation is not hidden by default")
+	}
 	js := do(t, "GET", s.URL+"/_local/app.js", nil, "")
 	wantStatus(t, "app.js", js, 200)
 	if !strings.HasPrefix(js.header.Get("Content-Type"), "text/javascript") {

@@ -295,7 +295,7 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, o run
 		return err
 	}
 	srv := &http.Server{
-		Handler:           newHandler(gw),
+		Handler:           newHandler(gw, cfg.AccessTokenCookie),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
 	"math"
@@ -154,7 +155,14 @@ type handler struct {
 	files map[string][]byte
 }
 
-func newHandler(api http.Handler) http.Handler {
+// transportMeta names the browser module's transport for the demo page (app.js reads
+// it; without it the page uses the cookie transport).
+const transportMeta = `<meta name="sessions-transport" content="%s">`
+
+// newHandler serves the demo page with the module's transport that fits the server:
+// in cookie-only mode (ACCESS_TOKEN_COOKIE=on) "cookie-only", since a cookie-transport
+// page would get no access token to send.
+func newHandler(api http.Handler, cookieOnly bool) http.Handler {
 	h := &handler{api: api, files: map[string][]byte{}}
 	for path, a := range assets {
 		if a.file == "" {
@@ -164,6 +172,13 @@ func newHandler(api http.Handler) http.Handler {
 		b, err := web.ReadFile(a.file)
 		if err != nil {
 			panic(err) // the files are embedded at build time
+		}
+		if path == "/" && cookieOnly {
+			charset := []byte(`<meta charset="utf-8">`)
+			if !bytes.Contains(b, charset) {
+				panic("local/web/index.html has no " + string(charset))
+			}
+			b = bytes.Replace(b, charset, append(append(charset, '\n'), fmt.Sprintf(transportMeta, "cookie-only")...), 1)
 		}
 		h.files[path] = b
 	}

@@ -1,15 +1,17 @@
-// Command startup measures the functions' bootstrap binaries for `make bench` (see
-// BENCHMARKS.md): size and zipped size of the linux/arm64 build `sam build` makes,
-// and the start-up cost of the same code built for this machine, from exec to the
-// first poll of the Lambda runtime API, which a tiny HTTP server here emulates.
+// Command startup measures the functions' bootstraps for `make bench` (see
+// BENCHMARKS.md): the size and zipped size of the linux/arm64 build `sam build` makes,
+// and the cold start of the same code built for this machine, from exec to the first
+// GET /runtime/invocation/next, under the project's Lambda Runtime API
+// (internal/lambdarun) and AWS endpoint (internal/awsstub), as the deployed-shape test
+// (functions/deployed_test.go) runs them.
 //
 //	startup -arm64 .build -native .cache/bench/native -out bench/results/startup.json
 //
-// Every start runs with an explicit environment like Lambda's (AWS_CA_BUNDLE is not
-// set), DynamoDB pointed at a listener that counts connections and HTTP(S)_PROXY at
-// another, so any network call at init would be seen; under strace, when present,
-// every connect() is listed. It also times the init steps in process and reads
-// GODEBUG=inittrace=1's package-init allocations.
+// Each function runs with its environment from template.yaml and what Lambda adds,
+// every AWS client sent to the endpoint, which grants it its policy and records every
+// call, and HTTP(S)_PROXY at a listener that counts connections. It starts twice over:
+// with the key material in the environment (no network call at init at all), and as
+// deployed, the key material in SSM parameters the endpoint serves.
 package main
 
 import (
@@ -19,43 +21,43 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
+	"maps"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	sessions "github.com/example/sessions"
 	"github.com/example/sessions/bench/internal/results"
 	"github.com/example/sessions/internal/app"
-	"github.com/example/sessions/internal/config"
+	"github.com/example/sessions/internal/awsstub"
 	"github.com/example/sessions/internal/keys"
+	"github.com/example/sessions/internal/lambdarun"
 	"github.com/example/sessions/internal/samtemplate"
 )
 
 func main() {
 	arm := flag.String("arm64", ".build", "folder with <function>/bootstrap built for linux/arm64 (make build)")
 	native := flag.String("native", "", "folder with <function>/bootstrap built the same way for this machine")
-	runs := flag.Int("runs", 15, "starts per function")
+	runs := flag.Int("runs", 15, "starts per function with the key material in the environment")
+	ssmRuns := flag.Int("ssm-runs", 5, "starts per function with the key material in SSM")
 	out := flag.String("out", "bench/results/startup.json", "where to write the JSON results")
 	flag.Parse()
-	if err := run(*arm, *native, *runs, *out); err != nil {
+	if err := run(*arm, *native, *runs, *ssmRuns, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "startup:", err)
 		os.Exit(1)
 	}
 }
+
+var scope = awsstub.Scope{Partition: "aws", Region: "us-east-1", AccountID: "123456789012"}
 
 // counter is a TCP listener that counts and drops every connection.
 type counter struct {
@@ -82,268 +84,214 @@ func newCounter() (*counter, error) {
 	return c, nil
 }
 
-func (c *counter) url() string { return "http://" + c.ln.Addr().String() }
-
-// runtimeAPI emulates the Lambda runtime API's first call: the function is ready
-// when it asks for its first invocation.
-type runtimeAPI struct {
-	srv   *http.Server
-	addr  string
-	mu    sync.Mutex
-	ready chan time.Time
-}
-
-func newRuntimeAPI() (*runtimeAPI, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	r := &runtimeAPI{addr: ln.Addr().String(), ready: make(chan time.Time, 1)}
-	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path == "/2018-06-01/runtime/invocation/next" {
-			r.mu.Lock()
-			ch := r.ready
-			r.mu.Unlock()
-			select {
-			case ch <- time.Now():
-			default:
-			}
-			<-req.Context().Done() // no invocation ever comes; the process is killed
-			return
-		}
-		w.WriteHeader(http.StatusAccepted) // init/error reports
-	})}
-	go r.srv.Serve(ln)
-	return r, nil
-}
-
-func (r *runtimeAPI) arm() chan time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ready = make(chan time.Time, 1)
-	return r.ready
-}
-
-type harness struct {
-	api   *runtimeAPI
-	ddb   *counter
-	proxy *counter
-	ssm   *ssmStub
-	env   []string
-}
-
-// baseEnv is a Lambda-like environment: the runtime's variables, the function's
-// configuration as template.yaml sets it, temporary credentials, and no CA bundle.
-func (h *harness) baseEnv(fn string, material map[string]string, tmpl *samtemplate.Template) []string {
-	env := []string{
-		"AWS_LAMBDA_RUNTIME_API=" + h.api.addr,
-		"AWS_LAMBDA_FUNCTION_NAME=sessions-" + fn,
-		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-		"AWS_LAMBDA_LOG_FORMAT=JSON",
-		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=ASIAEXAMPLEEXAMPLE00", "AWS_SECRET_ACCESS_KEY=example/example/example/example/example00",
-		"AWS_SESSION_TOKEN=example-session-token",
-		"TZ=:UTC", "LANG=en_US.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin",
-		"AWS_ENDPOINT_URL_DYNAMODB=" + h.ddb.url(),
-		"HTTP_PROXY=" + h.proxy.url(), "HTTPS_PROXY=" + h.proxy.url(),
-		"TABLE_NAME=sessions-SessionsTable-EXAMPLE", "ISSUER=https://sessions.example.com",
-	}
-	f, _ := app.Lookup(fn)
-	for name, value := range tmpl.FunctionEnv(fn) {
-		switch name {
-		case "TABLE_NAME", "ISSUER", "AWS_ENDPOINT_URL_DYNAMODB":
-			continue
-		}
-		if strings.HasSuffix(name, "_PARAMETER") {
-			continue // the key material comes inline below, not from SSM
-		}
-		if _, ok := material[name]; !ok {
-			env = append(env, name+"="+value)
-		}
-	}
-	for _, name := range f.Uses.Variables() {
-		if v, ok := material[name]; ok {
-			env = append(env, name+"="+v)
-		}
-	}
-	return env
-}
-
-// start execs bin with env and returns the time from exec to its first runtime API
-// poll, and its stderr.
-func (h *harness) start(ctx context.Context, bin string, env []string, wrap ...string) (time.Duration, string, error) {
-	ready := h.api.arm()
-	args := append(append([]string{}, wrap...), bin)
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Env = env
-	var stderr bytes.Buffer
-	cmd.Stderr, cmd.Stdout = &stderr, &stderr
-	// Its own process group, so that the whole of it (strace and the traced function
-	// alike) is killed at once; WaitDelay bounds the wait for the output pipe.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.WaitDelay = 2 * time.Second
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return 0, "", err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	var d time.Duration
-	var err error
-	select {
-	case t := <-ready:
-		d = t.Sub(t0)
-	case e := <-exited:
-		return 0, stderr.String(), fmt.Errorf("%s exited before it was ready (%v): %s", bin, e, stderr.String())
-	case <-time.After(20 * time.Second):
-		err = fmt.Errorf("%s not ready after 20 s", bin)
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	if len(wrap) > 0 {
-		time.Sleep(100 * time.Millisecond) // let strace write out what it saw
-	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	<-exited
-	return d, stderr.String(), err
-}
-
-func run(armDir, nativeDir string, runs int, out string) error {
+func run(armDir, nativeDir string, runs, ssmRuns int, out string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	tmpl, err := samtemplate.Parse(sessions.TemplateYAML)
+	tpl, err := samtemplate.Parse(sessions.TemplateYAML)
 	if err != nil {
 		return err
 	}
+	fns, err := tpl.Functions()
+	if err != nil {
+		return err
+	}
+	// In app.Functions' order, the template's.
+	order := func(f samtemplate.Function) int {
+		return slices.IndexFunc(app.Functions, func(af app.Function) bool { return af.Name == path.Base(f.CodeURI) })
+	}
+	slices.SortFunc(fns, func(a, b samtemplate.Function) int { return order(a) - order(b) })
 	km, err := keys.NewMaterial(keys.EdDSA, time.Now())
 	if err != nil {
 		return err
 	}
-	material, err := km.Env()
+	material, err := km.Env() // SIGNING_KEY, PUBLIC_KEYS, REFRESH_KEY
 	if err != nil {
 		return err
 	}
-	pem := []byte(material["SIGNING_KEY"])
-	h := &harness{}
-	if h.api, err = newRuntimeAPI(); err != nil {
+	stub, err := awsstub.Start(awsstub.Config{Scope: scope})
+	if err != nil {
 		return err
 	}
-	if h.ddb, err = newCounter(); err != nil {
+	defer stub.Close()
+	proxy, err := newCounter()
+	if err != nil {
 		return err
 	}
-	if h.proxy, err = newCounter(); err != nil {
-		return err
+	defer proxy.ln.Close()
+	d := samtemplate.Deployment{Partition: scope.Partition, Region: scope.Region, AccountID: scope.AccountID,
+		StackName: "sessions", Names: map[string]string{samtemplate.TableResource: "sessions-SessionsTable-EXAMPLE"}}
+	for _, f := range fns {
+		d.Names[f.ID] = "sessions-" + f.ID + "-EXAMPLE"
 	}
-	if h.ssm, err = newSSMStub(pem); err != nil {
-		return err
-	}
+
 	res := results.Startup{
 		Build:   "linux/arm64, CGO_ENABLED=0, -trimpath, -ldflags \"-s -w\", -tags lambda.norpc (make build, as sam build does)",
 		RunArch: runtime.GOOS + "/" + runtime.GOARCH + " build of the same code, same flags",
 	}
-	res.Network.Method = "DynamoDB endpoint and HTTP(S)_PROXY pointed at listeners that count connections"
-	strace, _ := exec.LookPath("strace")
-
-	for _, function := range app.Functions {
-		fn := function.Name
-		f := results.Function{Name: fn}
-		armBin := filepath.Join(armDir, fn, "bootstrap")
+	res.Network.Method = "every AWS client at internal/awsstub (AWS_ENDPOINT_URL), which records each call; HTTP(S)_PROXY at a listener that counts connections"
+	for i, f := range fns {
+		name := path.Base(f.CodeURI)
+		r := results.Function{Name: name}
+		armBin := filepath.Join(armDir, name, "bootstrap")
 		st, err := os.Stat(armBin)
 		if err != nil {
 			return err
 		}
-		f.SizeBytes = st.Size()
-		if f.ZipBytes, err = zipSize(armBin); err != nil {
+		r.SizeBytes = st.Size()
+		if r.ZipBytes, err = zipSize(armBin); err != nil {
 			return err
 		}
-		if nativeDir != "" {
-			bin := filepath.Join(nativeDir, fn, "bootstrap")
-			if st, err := os.Stat(bin); err == nil {
-				f.AMD64Bytes = st.Size()
-			}
-			env := h.baseEnv(fn, material, tmpl)
-			d0, p0 := h.ddb.n.Load(), h.proxy.n.Load()
-			var ds []float64
-			for range runs {
-				d, _, err := h.start(ctx, bin, env)
-				if err != nil {
-					return err
-				}
-				ds = append(ds, float64(d.Microseconds())/1000)
-			}
-			sort.Float64s(ds)
-			f.Runs, f.ReadyMedian, f.ReadyP90, f.ReadyMin = runs, ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*9/10)], ds[0]
-
-			// GODEBUG=inittrace=1: one line per package init.
-			_, trace, err := h.start(ctx, bin, append(env, "GODEBUG=inittrace=1"))
-			if err != nil {
-				return err
-			}
-			f.InitAllocs, f.InitBytes, f.InitClockMs, f.TopInit = parseInittrace(trace)
-
-			if strace != "" {
-				tmp, err := os.CreateTemp("", "strace-*.txt")
-				if err != nil {
-					return err
-				}
-				tmp.Close()
-				if _, _, err := h.start(ctx, bin, env, strace, "-f", "-qq", "-e", "trace=connect", "-o", tmp.Name()); err != nil {
-					return err
-				}
-				res.Network.StraceRan = true
-				others, total := parseConnects(tmp.Name(), h.api.addr)
-				os.Remove(tmp.Name())
-				f.Connections = total
-				res.Network.Connects = append(res.Network.Connects, others...)
-			}
-			res.Network.DynamoDBConns += int(h.ddb.n.Load() - d0)
-			res.Network.ProxyConns += int(h.proxy.n.Load() - p0)
-
-			// As deployed: the key set comes from SSM, one GetParameter at init.
-			ssmEnv := slicesWithout(env, "SIGNING_KEY=")
-			ssmEnv = append(ssmEnv, "SIGNING_KEY_PARAMETER=/sessions/signing-key", "AWS_ENDPOINT_URL_SSM="+h.ssm.url())
-			s0 := h.ssm.n.Load()
-			var sds []float64
-			const ssmRuns = 5
-			for range ssmRuns {
-				d, _, err := h.start(ctx, bin, ssmEnv)
-				if err != nil {
-					return err
-				}
-				sds = append(sds, float64(d.Microseconds())/1000)
-			}
-			sort.Float64s(sds)
-			res.SSMVariant = append(res.SSMVariant, results.SSMStartRun{Function: fn, SSMRequests: int(h.ssm.n.Load()-s0) / ssmRuns, ReadyMedian: sds[len(sds)/2]})
+		if nativeDir == "" {
+			res.Functions = append(res.Functions, r)
+			continue
 		}
-		res.Functions = append(res.Functions, f)
-		fmt.Fprintf(os.Stderr, "startup: %-10s %5.2f MiB (zip %4.2f MiB)  ready median %6.2f ms  init %d allocs %d B  conns %d\n",
-			fn, float64(f.SizeBytes)/(1<<20), float64(f.ZipBytes)/(1<<20), f.ReadyMedian, f.InitAllocs, f.InitBytes, f.Connections)
+		bin, err := filepath.Abs(filepath.Join(nativeDir, name, "bootstrap")) // exec resolves a relative path in the process's folder
+		if err != nil {
+			return err
+		}
+		if st, err := os.Stat(bin); err == nil {
+			r.AMD64Bytes = st.Size()
+		}
+		deployed, err := environment(tpl, f, d, stub, proxy, i)
+		if err != nil {
+			return err
+		}
+		inline := inlineKeys(deployed, material)
+		seedParameters(stub, deployed, material)
+
+		calls0, proxy0 := len(stub.Calls()), proxy.n.Load()
+		ms, _, err := starts(ctx, f, bin, inline, runs)
+		if err != nil {
+			return err
+		}
+		r.Runs, r.ReadyMedian, r.ReadyP90, r.ReadyMin = runs, pct(ms, 50), pct(ms, 90), ms[0]
+		_, logs, err := starts(ctx, f, bin, append(inline, "GODEBUG=inittrace=1"), 1)
+		if err != nil {
+			return err
+		}
+		r.InitAllocs, r.InitBytes, r.InitClockMs, r.TopInit = parseInittrace(logs)
+		r.AWSCalls = len(stub.Calls()) - calls0
+		res.Network.AWSCalls += r.AWSCalls
+		res.Network.ProxyConns += int(proxy.n.Load() - proxy0)
+
+		calls0 = len(stub.Calls())
+		sms, _, err := starts(ctx, f, bin, deployed, ssmRuns)
+		if err != nil {
+			return err
+		}
+		ssm := 0
+		for _, c := range stub.Calls()[calls0:] {
+			if c.Principal != f.ID || !c.Allowed || c.Status != 200 {
+				return fmt.Errorf("%s at init: %s %s answered %d %s", f.ID, c.Operation, c.Resource, c.Status, c.Error)
+			}
+			ssm++
+		}
+		res.SSMVariant = append(res.SSMVariant, results.SSMStartRun{Function: name, SSMRequests: ssm / ssmRuns, ReadyMedian: pct(sms, 50)})
+		res.Functions = append(res.Functions, r)
+		fmt.Fprintf(os.Stderr, "startup: %-10s %5.2f MiB (zip %4.2f MiB)  ready median %6.2f ms (key in SSM %6.2f ms, %d GetParameter)  init %d allocs %d B  AWS calls %d\n",
+			name, float64(r.SizeBytes)/(1<<20), float64(r.ZipBytes)/(1<<20), r.ReadyMedian, pct(sms, 50), ssm/ssmRuns, r.InitAllocs, r.InitBytes, r.AWSCalls)
 	}
-	if strace != "" {
-		res.Network.Method += "; strace -f -e trace=connect lists every connect() of one start per function"
-	}
-	if err := inProcess(ctx, &res, pem, tmpl); err != nil {
-		return err
-	}
-	res.Notes = append(res.Notes, "AWS_CA_BUNDLE is unset in every measured start and in-process step (this machine sets it; Lambda does not).")
+	res.Notes = append(res.Notes, "AWS_CA_BUNDLE is unset in every measured start (this machine sets it; Lambda does not).")
 	return results.Write(out, res)
 }
 
-func slicesWithout(env []string, prefix string) []string {
-	var outEnv []string
-	for _, e := range env {
-		if !strings.HasPrefix(e, prefix) {
-			outEnv = append(outEnv, e)
+// environment is the whole environment of function f's process as deployed: the
+// template's variables, what Lambda sets, temporary credentials of its own role
+// (registered at the endpoint with its policy), the endpoint and the proxy.
+func environment(tpl *samtemplate.Template, f samtemplate.Function, d samtemplate.Deployment, stub *awsstub.Server, proxy *counter, i int) ([]string, error) {
+	vars, err := tpl.FunctionEnvironment(f.ID, d)
+	if err != nil {
+		return nil, err
+	}
+	statements, err := tpl.FunctionPolicy(f.ID, d)
+	if err != nil {
+		return nil, err
+	}
+	var policy awsstub.Policy
+	for _, st := range statements {
+		policy = append(policy, awsstub.Statement{Effect: st.Effect, Actions: st.Actions, Resources: st.Resources})
+	}
+	key := fmt.Sprintf("ASIASTARTUPBENCH%04d", i)
+	stub.AddPrincipal(key, awsstub.Principal{Name: f.ID, ARN: "arn:aws:sts::" + scope.AccountID + ":assumed-role/" + f.ID + "Role/" + d.Names[f.ID], Policy: policy})
+	proxyURL := "http://" + proxy.ln.Addr().String()
+	for k, v := range map[string]string{
+		"AWS_REGION": scope.Region, "AWS_DEFAULT_REGION": scope.Region,
+		"AWS_LAMBDA_FUNCTION_NAME": d.Names[f.ID], "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.FormatInt(f.MemorySize, 10), "AWS_LAMBDA_LOG_FORMAT": f.LogFormat,
+		"AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": "startup-bench-secret", "AWS_SESSION_TOKEN": "startup-bench-token",
+		"TZ": ":UTC", "LANG": "en_US.UTF-8", "PATH": "/usr/local/bin:/usr/bin/:/bin",
+		"AWS_ENDPOINT_URL": stub.URL(), "HTTP_PROXY": proxyURL, "HTTPS_PROXY": proxyURL,
+	} {
+		vars[k] = v
+	}
+	return envList(vars), nil
+}
+
+func envList(vars map[string]string) []string {
+	env := make([]string, 0, len(vars))
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		env = append(env, k+"="+vars[k])
+	}
+	return env
+}
+
+// inlineKeys is env with each key source given inline: X_PARAMETER emptied and X set
+// to the material, as `sam local` runs the functions.
+func inlineKeys(env []string, material map[string]string) []string {
+	vars := map[string]string{}
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		vars[name] = value
+	}
+	for name := range vars {
+		if prefix, ok := strings.CutSuffix(name, "_PARAMETER"); ok {
+			vars[name], vars[prefix] = "", material[prefix]
 		}
 	}
-	return outEnv
+	return envList(vars)
+}
+
+// seedParameters stores at the endpoint the SSM parameters env names (X_PARAMETER),
+// holding the material of X.
+func seedParameters(stub *awsstub.Server, env []string, material map[string]string) {
+	for _, kv := range env {
+		name, value, _ := strings.Cut(kv, "=")
+		if prefix, ok := strings.CutSuffix(name, "_PARAMETER"); ok && value != "" {
+			stub.SetParameter(value, awsstub.Parameter{Type: "SecureString", Value: material[prefix]})
+		}
+	}
+}
+
+// starts cold-starts the function n times and returns each exec-to-ready time in ms,
+// sorted, and the output of the last start.
+func starts(ctx context.Context, f samtemplate.Function, bin string, env []string, n int) ([]float64, string, error) {
+	var ms []float64
+	var logs string
+	for range n {
+		p, err := lambdarun.Start(ctx, lambdarun.Config{
+			Path: bin, Dir: filepath.Dir(bin), Env: env, Timeout: time.Duration(f.Timeout) * time.Second, InitTimeout: 20 * time.Second,
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", f.ID, err)
+		}
+		ms = append(ms, float64(p.InitDuration().Microseconds())/1000)
+		p.Stop()
+		logs = p.Logs()
+	}
+	sort.Float64s(ms)
+	return ms, logs, nil
+}
+
+// pct is the p-th percentile of sorted v (nearest rank).
+func pct(v []float64, p float64) float64 {
+	i := int(float64(len(v))*p/100+0.5) - 1
+	return v[max(0, min(i, len(v)-1))]
 }
 
 // zipSize is the size of a zip holding the file as "bootstrap", deflated, the way SAM
 // packages a provided.al2023 function.
-func zipSize(path string) (int64, error) {
-	data, err := os.ReadFile(path)
+func zipSize(name string) (int64, error) {
+	data, err := os.ReadFile(name)
 	if err != nil {
 		return 0, err
 	}
@@ -366,6 +314,8 @@ func zipSize(path string) (int64, error) {
 
 var initLine = regexp.MustCompile(`^init (\S+) @[0-9.]+ ms, ([0-9.]+) ms clock, ([0-9]+) bytes, ([0-9]+) allocs`)
 
+// parseInittrace sums GODEBUG=inittrace=1's lines (one per package init) and names
+// the three inits that allocate most.
 func parseInittrace(s string) (allocs, bytesTotal int64, clock float64, top string) {
 	type pkg struct {
 		name          string
@@ -392,176 +342,4 @@ func parseInittrace(s string) (allocs, bytesTotal int64, clock float64, top stri
 		parts = append(parts, fmt.Sprintf("%s (%d allocs, %.1f KiB)", p.name, p.allocs, float64(p.bytes)/1024))
 	}
 	return allocs, bytesTotal, clock, strings.Join(parts, ", ")
-}
-
-var connectLine = regexp.MustCompile(`connect\(\d+, \{(.*?)\}, \d+\)`)
-
-// parseConnects lists the connect() calls in an strace log other than those to the
-// runtime API, and counts all of them.
-func parseConnects(path, apiAddr string) (others []string, total int) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return []string{"strace log unreadable: " + err.Error()}, 0
-	}
-	_, port, _ := net.SplitHostPort(apiAddr)
-	for _, line := range strings.Split(string(data), "\n") {
-		m := connectLine.FindStringSubmatch(line)
-		if m == nil {
-			continue
-		}
-		total++
-		if strings.Contains(m[1], "htons("+port+")") && strings.Contains(m[1], "127.0.0.1") {
-			continue
-		}
-		others = append(others, m[1])
-	}
-	return others, total
-}
-
-// ssmStub answers SSM GetParameter (JSON 1.1 protocol) with the key set.
-type ssmStub struct {
-	ln  net.Listener
-	n   atomic.Int64
-	pem []byte
-}
-
-func newSSMStub(pem []byte) (*ssmStub, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s := &ssmStub{ln: ln, pem: pem}
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.n.Add(1)
-		_, _ = io.Copy(io.Discard, r.Body)
-		if r.Header.Get("X-Amz-Target") != "AmazonSSM.GetParameter" {
-			http.Error(w, `{"__type":"UnknownOperationException"}`, http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		fmt.Fprintf(w, `{"Parameter":{"Name":"/sessions/signing-key","Type":"SecureString","Version":1,"Value":%q}}`, string(s.pem))
-	}))
-	return s, nil
-}
-
-func (s *ssmStub) url() string { return "http://" + s.ln.Addr().String() }
-
-// inProcess times the init steps one by one, in this process, AWS_CA_BUNDLE unset:
-// reading the configuration, loading the SDK configuration, building the DynamoDB
-// client, and app.New (parse the key set, wire the service). Each step runs several
-// times; the median is kept, so these are warm figures (the first, cold start of a
-// process is the exec-to-ready figure above).
-func inProcess(ctx context.Context, res *results.Startup, pem []byte, tmpl *samtemplate.Template) error {
-	km, err := keys.NewMaterial(keys.EdDSA, time.Now())
-	if err != nil {
-		return err
-	}
-	env, err := km.Env()
-	if err != nil {
-		return err
-	}
-	env["TABLE_NAME"], env["ISSUER"], env["AUDIENCE"] = "sessions", "https://sessions.example.com", "my-app"
-	caBundle := os.Getenv("AWS_CA_BUNDLE")
-	for k, v := range map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example", "AWS_EC2_METADATA_DISABLED": "true"} {
-		os.Setenv(k, v)
-	}
-	os.Unsetenv("AWS_CA_BUNDLE")
-	os.Unsetenv("AWS_PROFILE")
-	os.Setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9") // never called
-
-	const n = 21
-	type sample struct{ d, allocs, bytes []float64 }
-	measure := func(name string, fn func() error) (results.InitStep, error) {
-		var s sample
-		for range n {
-			var m0, m1 runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&m0)
-			t0 := time.Now()
-			if err := fn(); err != nil {
-				return results.InitStep{}, fmt.Errorf("%s: %w", name, err)
-			}
-			d := time.Since(t0)
-			runtime.ReadMemStats(&m1)
-			s.d = append(s.d, float64(d.Nanoseconds())/1e3)
-			s.allocs = append(s.allocs, float64(m1.Mallocs-m0.Mallocs))
-			s.bytes = append(s.bytes, float64(m1.TotalAlloc-m0.TotalAlloc))
-		}
-		return results.InitStep{Step: name, MedianUs: median(s.d), Allocs: median(s.allocs), Bytes: median(s.bytes)}, nil
-	}
-	var cfg config.Config
-	var awsCfgOK bool
-	steps := []struct {
-		name string
-		fn   func() error
-	}{
-		{"config.FromEnv (read and check the settings)", func() (err error) {
-			cfg, err = config.FromEnv(func(k string) string { return env[k] }, config.UseAll)
-			return err
-		}},
-		{"app.LoadAWS (SDK default config, bounded retryer)", func() error {
-			_, err := app.LoadAWS(ctx)
-			awsCfgOK = err == nil
-			return err
-		}},
-		{"dynamodb.NewFromConfig (client construction)", func() error {
-			c, err := app.LoadAWS(ctx)
-			if err != nil {
-				return err
-			}
-			_ = dynamodb.NewFromConfig(c)
-			return nil
-		}},
-		{"keys.Parse (the PEM key set, JWKS, rotation key)", func() error { _, err := keys.Parse(pem); return err }},
-		{"app.New (key set + store + service + handlers + authorizer)", func() error {
-			_, err := app.New(ctx, cfg, app.Options{DynamoDB: dynamodb.New(dynamodb.Options{Region: "us-east-1"})})
-			return err
-		}},
-		{"all of the above: app.FromEnv as a function's main runs it", func() error {
-			for k, v := range env {
-				os.Setenv(k, v)
-			}
-			_, err := app.FromEnv(ctx, config.UseAll, nil)
-			return err
-		}},
-	}
-	for _, st := range steps {
-		step, err := measure(st.name, st.fn)
-		if err != nil {
-			return err
-		}
-		res.InProcess = append(res.InProcess, step)
-	}
-	// The client-construction step includes LoadAWS; report the difference too.
-	if len(res.InProcess) >= 3 {
-		res.InProcess[2].MedianUs = max(0, res.InProcess[2].MedianUs-res.InProcess[1].MedianUs)
-		res.InProcess[2].Allocs = max(0, res.InProcess[2].Allocs-res.InProcess[1].Allocs)
-		res.InProcess[2].Bytes = max(0, res.InProcess[2].Bytes-res.InProcess[1].Bytes)
-	}
-	if caBundle != "" && awsCfgOK {
-		os.Setenv("AWS_CA_BUNDLE", caBundle)
-		step, err := measure("app.LoadAWS with AWS_CA_BUNDLE set (this machine's bundle)", func() error { _, err := app.LoadAWS(ctx); return err })
-		os.Unsetenv("AWS_CA_BUNDLE")
-		if err != nil {
-			res.Notes = append(res.Notes, "LoadAWS with AWS_CA_BUNDLE failed: "+err.Error())
-		} else {
-			res.CABundle = &step
-		}
-	}
-	for _, s := range res.InProcess {
-		fmt.Fprintf(os.Stderr, "startup: in process %-62s %9.1f µs %7.0f allocs\n", s.Step, s.MedianUs, s.Allocs)
-	}
-	if res.CABundle != nil {
-		fmt.Fprintf(os.Stderr, "startup: in process %-62s %9.1f µs %7.0f allocs\n", res.CABundle.Step, res.CABundle.MedianUs, res.CABundle.Allocs)
-	}
-	return nil
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }

@@ -55,11 +55,19 @@ type Function struct {
 	HTTP func(*App) HTTPHandler
 	// Authorizer returns its handler if it is the Lambda authorizer.
 	Authorizer func(*App) AuthorizerHandler
+	// Raw, if set, is what Lambda runs in place of the typed handler: a handler of the
+	// raw payload that answers exactly as the typed one. The authorizer has one, since
+	// decoding its whole event by reflection cost more than the rest of its work.
+	Raw func(*App) lambda.Handler
 }
 
-// Handler returns what the function serves, for lambda.Start.
+// Handler returns what the function serves, for lambda.Start: Raw's handler if it
+// has one, else the typed handler.
 func (f Function) Handler(a *App) any {
-	if f.Authorizer != nil {
+	switch {
+	case f.Raw != nil:
+		return f.Raw(a)
+	case f.Authorizer != nil:
 		return f.Authorizer(a)
 	}
 	return f.HTTP(a)
@@ -104,6 +112,7 @@ var Functions = []Function{
 		Name:       "authorizer",
 		Uses:       config.UseTable | config.UseClaims | config.UseAccessCookie | config.UsePublicKeys | config.UseMetrics,
 		Authorizer: func(a *App) AuthorizerHandler { return a.Authorizer.Handle },
+		Raw:        func(a *App) lambda.Handler { return a.Authorizer },
 	},
 }
 
@@ -355,7 +364,11 @@ func Run(name string) {
 		log.Error("cannot start", "err", err)
 		os.Exit(1)
 	}
-	lambda.Start(reloading{lambda.NewHandler(f.Handler(a)), a})
+	h, ok := f.Handler(a).(lambda.Handler)
+	if !ok {
+		h = lambda.NewHandler(f.Handler(a)) // a typed handler: aws-lambda-go decodes and encodes
+	}
+	lambda.Start(reloading{h, a})
 }
 
 // reloading is a function's Lambda handler with ReloadKeys before each invocation.

@@ -80,8 +80,34 @@ const (
 	TransportHeader = "x-session-transport"
 )
 
-// Handle is the Lambda handler (HTTP API, payload 2.0, simple responses).
+// Handle is the authorizer's handler of the decoded event (HTTP API, payload 2.0,
+// simple responses), for the local gateway and the tests. Lambda runs Invoke, which
+// answers the same from the raw payload.
 func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, error) {
+	req := request{cookies: ev.Cookies}
+	if len(ev.IdentitySource) > 0 {
+		req.credential = ev.IdentitySource[0]
+	} else {
+		req.credential = ev.Headers["authorization"]
+	}
+	req.transport, req.hasTransport = ev.Headers[TransportHeader]
+	p := a.decide(ctx, req)
+	if p == nil {
+		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
+	}
+	return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: p.Context()}, nil
+}
+
+// request is what a decision reads of an event.
+type request struct {
+	credential   string // identitySource[0], else headers["authorization"]
+	transport    string // headers[TransportHeader], read in cookie-only mode
+	hasTransport bool
+	cookies      []string // payload 2.0's cookies, read in cookie-only mode
+}
+
+// decide authorizes req within the invocation: the principal, or nil for a deny.
+func (a *Authorizer) decide(ctx context.Context, req request) *Principal {
 	start := time.Now() // the real clock: a.now may be a test's
 	ctx = metrics.WithFunction(ctx, metrics.FunctionAuthorizer)
 	// Stop waiting for DynamoDB short of the Lambda's deadline, so a hanging table
@@ -91,24 +117,18 @@ func (a *Authorizer) Handle(ctx context.Context, ev events.APIGatewayV2CustomAut
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-handlerReserve))
 		defer cancel()
 	}
-	raw := ""
-	if len(ev.IdentitySource) > 0 {
-		raw = ev.IdentitySource[0]
-	} else {
-		raw = ev.Headers["authorization"]
-	}
 	var p *Principal
 	var err error
-	if raw == "" && a.cookie {
-		p, err = a.authorizeCookie(ctx, ev.Headers, ev.Cookies)
+	if req.credential == "" && a.cookie {
+		p, err = a.authorizeCookie(ctx, req)
 	} else {
-		p, err = a.Authorize(ctx, raw)
+		p, err = a.Authorize(ctx, req.credential)
 	}
 	a.Metrics.Authorization(ctx, decision(err), time.Since(start))
 	if err != nil {
-		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
+		return nil
 	}
-	return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: p.Context()}, nil
+	return p
 }
 
 // Context is the authorizer context a route receives
@@ -153,13 +173,13 @@ func (a *Authorizer) Authorize(ctx context.Context, header string) (*Principal, 
 
 // authorizeCookie is Authorize for a request without an Authorization header in
 // cookie-only mode: the token is the AccessCookieName cookie, and the request must
-// carry TransportHeader: cookie. headers are payload 2.0's (lower-cased names).
+// carry TransportHeader: cookie (payload 2.0's header names are lower-cased).
 // An Authorization header, when present, takes precedence and the cookie is not
-// looked at (Handle): the header is what the client chose to send, the cookie only
+// looked at (decide): the header is what the client chose to send, the cookie only
 // what the browser attaches, and a bad header never falls back to the cookie.
-func (a *Authorizer) authorizeCookie(ctx context.Context, headers map[string]string, cookies []string) (*Principal, error) {
-	tok, found := cookieValue(cookies, AccessCookieName)
-	transport, hasTransport := headers[TransportHeader]
+func (a *Authorizer) authorizeCookie(ctx context.Context, req request) (*Principal, error) {
+	tok, found := cookieValue(req.cookies, AccessCookieName)
+	transport, hasTransport := req.transport, req.hasTransport
 	switch {
 	case !found:
 		return nil, a.deny(ctx, errNoCredential, "")

@@ -195,6 +195,16 @@ func (s *Store) CreateSession(ctx context.Context, sess *session.Session, login 
 			},
 		}})
 	}
+	for _, st := range o.Stay {
+		// Still live, so the eviction is still needed: a session that ended since
+		// the read (signed out, expired) made the room itself.
+		values := map[string]types.AttributeValue{":now": num(sess.CreatedAt.Unix())}
+		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName: s.table, Key: sessionKey(st.ID),
+			ConditionExpression:       aws.String(liveCond(nil, values)),
+			ExpressionAttributeValues: values,
+		}})
+	}
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 		ReturnConsumedCapacity: total, TransactItems: items,
 	})
@@ -206,8 +216,9 @@ func (s *Store) CreateSession(ctx context.Context, sess *session.Session, login 
 		case i == 0:
 			return fmt.Errorf("session id taken: %w", session.ErrExists)
 		case i > 1:
-			// A session to evict was used or ended since it was read: decide again
-			// on the same record (the list did not change), reading the sessions anew.
+			// A session to evict was used or ended since it was read, or one to stay
+			// ended: decide again on the same record (the list did not change),
+			// reading the sessions anew.
 			return &session.StaleLogin{Current: login}
 		}
 		// The login record's condition: ALL_OLD hands back the record as it is now.

@@ -2,6 +2,7 @@ package ddb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -253,21 +254,28 @@ func (s *Store) revokeIfLive(r session.Revocation) *types.Update {
 }
 
 // SignOut revokes one session of a user (a device signed out from the list), in one
-// conditional UpdateItem: it must be the user's and live. session.ErrNotFound
-// otherwise, alike for an unknown ID, another user's session and one that has ended,
-// so the answer tells the caller nothing about sessions that are not theirs. The
-// session's entry stays in the login record's list until the next rewrite drops it;
-// its own item says it ended.
+// conditional UpdateItem: it must be the user's and live. A session of the user's that
+// has already ended (revoked, a retry of this very write whose answer was lost, or past
+// a deadline) is a success with nothing written: signing out is idempotent.
+// session.ErrNotFound for an unknown ID and another user's session alike, so the answer
+// tells the caller nothing about sessions that are not theirs. The session's entry
+// stays in the login record's list until the next rewrite drops it; its own item says
+// it ended.
 func (s *Store) SignOut(ctx context.Context, uid, sid, reason string, now time.Time) error {
 	values := map[string]types.AttributeValue{":now": num(now.Unix()), ":r": str(reason), ":uid": str(uid)}
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 s.table,
-		Key:                       sessionKey(sid),
-		ReturnConsumedCapacity:    total,
-		UpdateExpression:          aws.String(revokeExpr),
-		ConditionExpression:       aws.String("user_id = :uid AND " + liveCond(nil, values)),
-		ExpressionAttributeValues: values,
+		TableName:                           s.table,
+		Key:                                 sessionKey(sid),
+		ReturnConsumedCapacity:              total,
+		UpdateExpression:                    aws.String(revokeExpr),
+		ConditionExpression:                 aws.String("user_id = :uid AND " + liveCond(nil, values)),
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) && getS(ccf.Item, "user_id") == uid {
+		return nil // the user's, and no longer live: already signed out
+	}
 	if err != nil {
 		return classify("sign out", err)
 	}

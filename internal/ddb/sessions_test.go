@@ -98,6 +98,24 @@ func TestALoginAtTheLimitEvictsOnlyAnUnusedSession(t *testing.T) {
 			t.Errorf("the list changed: %v at %d", ids, gen)
 		}
 	})
+	t.Run("an eviction is stale when a session it lets stay ended since the read (it made room)", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t)
+		stay, err := f.open(t, session.LoginSuccess{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.store.SignOut(testenv.Ctx(t), f.sess.UserID, stay.ID, session.ReasonSignedOut, now); err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.open(t, session.LoginSuccess{Limit: 2, Evict: []*session.Session{f.sess}, Stay: []*session.Session{stay}})
+		if !errors.Is(err, session.ErrStale) {
+			t.Fatalf("err = %v, want ErrStale", err)
+		}
+		if f.h.Revoked(t, f.sess.ID) || f.h.Item(t, "s#"+s.ID) != nil {
+			t.Error("something was written")
+		}
+	})
 	t.Run("an eviction decided on an old list is stale", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t)
@@ -282,9 +300,28 @@ func TestSignOut(t *testing.T) {
 	if testenv.S(f.h.SessionItem(t, f.sess.ID), "revoke_reason") != session.ReasonSignedOut {
 		t.Fatal("not revoked")
 	}
-	t.Run("a session that already ended is ErrNotFound", func(t *testing.T) {
-		if err := f.store.SignOut(ctx, f.sess.UserID, f.sess.ID, session.ReasonSignedOut, now); !errors.Is(err, session.ErrNotFound) {
-			t.Fatalf("err = %v, want ErrNotFound", err)
+	t.Run("signing out a session of the user's that already ended succeeds and writes nothing", func(t *testing.T) {
+		before := f.h.SessionItem(t, f.sess.ID)
+		if err := f.store.SignOut(ctx, f.sess.UserID, f.sess.ID, session.ReasonLogout, now.Add(time.Minute)); err != nil {
+			t.Fatalf("err = %v, want nil", err)
+		}
+		if after := f.h.SessionItem(t, f.sess.ID); testenv.S(after, "revoke_reason") != testenv.S(before, "revoke_reason") ||
+			testenv.N(after, "revoked_at") != testenv.N(before, "revoked_at") {
+			t.Errorf("the ended session changed: %v", after)
+		}
+	})
+	t.Run("a sign-out whose answer was lost, retried by the SDK, succeeds", func(t *testing.T) {
+		other, err := f.open(t, session.LoginSuccess{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear := f.h.Net.Inject("UpdateItem", 1, testenv.LoseResponse())
+		err = f.store.SignOut(ctx, f.sess.UserID, other.ID, session.ReasonSignedOut, now)
+		if clear() != 1 {
+			t.Fatal("the fault never fired")
+		}
+		if err != nil || testenv.S(f.h.SessionItem(t, other.ID), "revoke_reason") != session.ReasonSignedOut {
+			t.Fatalf("err = %v, session %v", err, f.h.SessionItem(t, other.ID))
 		}
 	})
 }

@@ -64,6 +64,8 @@ type Process struct {
 	next      chan *invocation // invocations waiting for GET /next
 	ready     chan struct{}    // closed at the first GET /next
 	readyOnce sync.Once
+	started   time.Time // just before exec
+	readyAt   time.Time // the first GET /next; set before ready is closed
 	initErr   chan FunctionError
 	exited    chan struct{} // closed when the process has exited
 	exitErr   error
@@ -151,6 +153,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	p.cmd.Stdin = nil
 	setParentDeath(p.cmd)
+	p.started = time.Now()
 	if err := p.cmd.Start(); err != nil {
 		_ = p.srv.Close()
 		return nil, fmt.Errorf("lambdarun: starting %s: %w", cfg.Path, err)
@@ -206,6 +209,11 @@ func (p *Process) Invoke(ctx context.Context, payload []byte, grace time.Duratio
 		return Result{}, fmt.Errorf("lambdarun: waiting for the answer: %w", ctx.Err())
 	}
 }
+
+// InitDuration is the cold start: from just before exec to the function's first GET
+// /runtime/invocation/next, as Lambda's Init phase ends when the runtime first asks
+// for an event.
+func (p *Process) InitDuration() time.Duration { return p.readyAt.Sub(p.started) }
 
 // Invocations returns how many invocations the function has been handed.
 func (p *Process) Invocations() int {
@@ -264,7 +272,10 @@ func (p *Process) routes() http.Handler {
 // handleNext blocks until an invocation is handed over, then sends it with the
 // headers the runtime client reads.
 func (p *Process) handleNext(w http.ResponseWriter, r *http.Request) {
-	p.readyOnce.Do(func() { close(p.ready) })
+	p.readyOnce.Do(func() {
+		p.readyAt = time.Now()
+		close(p.ready)
+	})
 	var inv *invocation
 	select {
 	case inv = <-p.next:

@@ -82,9 +82,13 @@ type answer struct {
 }
 
 func TestAnInvocationGoesThroughTheRuntimeAPI(t *testing.T) {
+	before := time.Now()
 	p, err := start(t, "serve", 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if d := p.InitDuration(); d <= 0 || d > time.Since(before) {
+		t.Errorf("InitDuration %v, want more than 0 and at most the %v Start took", d, time.Since(before))
 	}
 	for i, echo := range []string{"first", "second"} {
 		before := time.Now()

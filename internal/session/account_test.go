@@ -2,8 +2,8 @@ package session_test
 
 import (
 	"errors"
-	"net/http"
 	"math/rand/v2"
+	"net/http"
 	"reflect"
 	"slices"
 	"testing"

@@ -182,8 +182,9 @@ func (s *Service) listed(ctx context.Context, uid string) (*Login, map[string]*S
 }
 
 // SignOut ends one of the user's own sessions (a device signed out from the list; the
-// caller's own session too, which is a logout). ErrNotFound for an unknown ID, another
-// user's session or one that has already ended, alike.
+// caller's own session too, which is a logout). One of the user's that has already
+// ended is done already (nil). ErrNotFound for an unknown ID and another user's
+// session alike.
 func (s *Service) SignOut(ctx context.Context, uid, sid string) (err error) {
 	ctx = metrics.WithFunction(ctx, metrics.FunctionAccount)
 	defer func() { s.metrics.Count(ctx, metrics.SignOuts, outcomeOf(err), 1) }()

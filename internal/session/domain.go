@@ -224,6 +224,10 @@ type LoginSuccess struct {
 	// read (Login.SetGen).
 	Evict []*Session
 	Drop  []string
+	// Stay are the other live listed sessions of a login that evicts: each must still
+	// be live when the login writes, or one of them ended meanwhile and made room, and
+	// the login decides again (it must not end a session it does not need to).
+	Stay []*Session
 }
 
 // StaleLogin is returned when a login's session write found its login record changed

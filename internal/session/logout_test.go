@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/session"
 	"github.com/example/sessions/internal/testenv"
@@ -137,19 +138,24 @@ func TestLogoutEverywhereRacingALoginLeavesNoLiveSessionOnAnOldVersion(t *testin
 			var inner sync.WaitGroup
 			inner.Go(func() {
 				<-start
-				if code := h.Logout(t, first.RefreshToken, "all"); code != http.StatusNoContent {
-					t.Errorf("%s: logout all answered %d", u.Name, code)
+				resp := untilAnswered(func() events.APIGatewayV2HTTPResponse {
+					return testenv.Call(t, h.App.API.Logout, testenv.LogoutReq(first.RefreshToken, "all"))
+				})
+				if resp.StatusCode != http.StatusNoContent {
+					t.Errorf("%s: logout all answered %d", u.Name, resp.StatusCode)
 				}
 			})
 			for range logins {
 				inner.Go(func() {
 					<-start
-					resp := testenv.Call(t, h.App.API.Login, testenv.LoginReq(u.Name, u.Password))
+					resp := untilAnswered(func() events.APIGatewayV2HTTPResponse {
+						return testenv.Call(t, h.App.API.Login, testenv.LoginReq(u.Name, u.Password))
+					})
 					// One version bump can fail a login's write at most once, and
-					// the login then reads again and succeeds on the new version.
-					// (On AWS the re-read is eventually consistent and could still
-					// see the old version, giving a 503; DynamoDB Local is not.)
-					if resp.StatusCode != http.StatusOK {
+					// the login then decides again on the new version and succeeds.
+					// (A login retried after 503s under load may meet the throttle:
+					// its timed-out attempts stay counted. It opens nothing.)
+					if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusTooManyRequests {
 						t.Errorf("%s: racing login answered %d %s", u.Name, resp.StatusCode, resp.Body)
 					}
 				})

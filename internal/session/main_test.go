@@ -2,9 +2,13 @@ package session_test
 
 import (
 	"bytes"
+	"errors"
+	"net/http"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/example/sessions/internal/session"
 	"github.com/example/sessions/internal/testddb"
 	"github.com/example/sessions/internal/testenv"
 )
@@ -59,3 +63,25 @@ func wantAllowed(t *testing.T, h *testenv.Harness, ats ...string) {
 func unix(t time.Time) int64 { return t.Unix() }
 
 func sameBytes(a, b []byte) bool { return bytes.Equal(a, b) }
+
+// untilAnswered retries a request that answered 503, as a client told Retry-After does
+// (at most 5 times, without waiting: the tests' clock does not move), and returns the
+// last answer. Races under load may time out a storage call, which is the service's
+// documented answer; what the race tests check is the state once every request has
+// been answered.
+func untilAnswered(call func() events.APIGatewayV2HTTPResponse) events.APIGatewayV2HTTPResponse {
+	resp := call()
+	for i := 0; i < 5 && resp.StatusCode == http.StatusServiceUnavailable; i++ {
+		resp = call()
+	}
+	return resp
+}
+
+// untilDone is untilAnswered for a service call: it retries ErrUnavailable.
+func untilDone(call func() error) error {
+	err := call()
+	for i := 0; i < 5 && errors.Is(err, session.ErrUnavailable); i++ {
+		err = call()
+	}
+	return err
+}

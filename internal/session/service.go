@@ -389,7 +389,7 @@ func (s *Service) makeRoom(ctx context.Context, rec *Login, o *LoginSuccess, now
 	live, dead := classifyListed(rec, got, now)
 	o.Drop = dead
 	if extra := len(live) + 1 - limit; extra > 0 {
-		o.Evict = live[:extra]
+		o.Evict, o.Stay = live[:extra], live[extra:]
 	}
 	return nil
 }
@@ -715,8 +715,12 @@ func (s *Service) logoutMany(ctx context.Context, now time.Time, sid, secret str
 		// whatever the scope; with "all", everything else too, as asked.
 		hash, reason, outcome = nil, ReasonReuse, metrics.ReuseDetected
 		if scope == ScopeOthers {
-			// The caller's own session, which it asked to keep, has ended: invalid_grant.
-			return outcome, s.revokeForReuse(ctx, sess.UserID, sid, ReuseAtLogoutOthers, generations)
+			// The thief's session ends; the others stay (their owner did not ask
+			// with a token of theirs). A logout answers 204 either way (RFC 7009).
+			if err := s.revokeForReuse(ctx, sess.UserID, sid, ReuseAtLogoutOthers, generations); !errors.Is(err, ErrInvalidGrant) {
+				return outcome, err
+			}
+			return outcome, nil
 		}
 	}
 	if !sess.Live(now) {

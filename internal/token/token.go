@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -57,7 +58,7 @@ type Claims struct {
 var ErrInvalid = errors.New("token: invalid")
 
 // The refusal reasons Verify decides itself. All but ErrRequiredClaim are decided
-// before golang-jwt parses the token or checks its signature, so a forgery can be
+// before the claims are decoded and the signature checked, so a forgery can be
 // refused for one of them rather than for its signature.
 var (
 	// ErrTooLong: the token is longer than MaxLength.
@@ -181,8 +182,8 @@ func (m *Minter) MintAuth(now time.Time, sub, sid string, ver int64, scope strin
 
 // Verifier checks access tokens against a key set, issuer and audience.
 type Verifier struct {
-	keys   keys.Source
-	parser *jwt.Parser
+	keys      keys.Source
+	validator *jwt.Validator
 }
 
 // NewVerifier builds a verifier. ks is a *keys.Set, or a *keys.Live that is replaced
@@ -190,16 +191,11 @@ type Verifier struct {
 func NewVerifier(ks keys.Source, issuer, audience string, now func() time.Time) *Verifier {
 	return &Verifier{
 		keys: ks,
-		parser: jwt.NewParser(
-			// The algorithms this package can verify at all; each kid is further pinned
-			// to its one algorithm below, so a key set reloaded with a key of another
-			// type needs no new parser.
-			jwt.WithValidMethods(keys.Supported),
+		validator: jwt.NewValidator(
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithIssuer(issuer),
 			jwt.WithAudience(audience),
-			jwt.WithStrictDecoding(),
 			jwt.WithLeeway(Leeway),
 			jwt.WithTimeFunc(now),
 		),
@@ -219,15 +215,15 @@ var (
 	errBadValue  = fmt.Errorf("%w: malformed JSON value", ErrMalformed)
 )
 
-// header is what we read of a JWS header before handing the token to golang-jwt.
+// header is what we read of a JWS header: its only reading.
 type header struct {
 	alg, kid, typ string
 	crit          bool
 }
 
-// set records one header member. Names match exactly, as golang-jwt reads the header
-// (into a map); a case variant of a name we read is refused, since encoding/json
-// would match it to a struct field and other readers would not.
+// set records one header member. Names match exactly, as JWT libraries read a header
+// (golang-jwt into a map); a case variant of a name we read is refused, since
+// encoding/json would match it to a struct field and other readers would not.
 func (h *header) set(name, value []byte) error {
 	var dst *string
 	var reason error // the refusal if the value is not a string
@@ -334,7 +330,8 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 	if err := members(hdrJSON, h.set); err != nil {
 		return nil, in("header", err)
 	}
-	if err := members(payload, checkClaim); err != nil {
+	var rc rawClaims
+	if err := members(payload, rc.set); err != nil {
 		return nil, in("payload", err)
 	}
 	if h.crit {
@@ -351,26 +348,35 @@ func (v *Verifier) Verify(raw string) (*Claims, error) {
 		return nil, ErrAlgorithm
 	}
 
-	var c Claims
-	var keyErr error
-	_, err = v.parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
-		// Checked again on golang-jwt's own reading of the header, so the two
-		// readings cannot disagree.
-		switch {
-		case t.Method.Alg() != key.Alg:
-			keyErr = ErrAlgorithm
-		case t.Header["kid"] != key.ID:
-			keyErr = ErrUnknownKey
-		default:
-			return key.Public, nil
-		}
-		return nil, keyErr
-	})
-	if keyErr != nil {
-		return nil, keyErr
+	// From here on, the steps of golang-jwt's ParseWithClaims in its order (decode the
+	// claims, check the signature, validate the claims) with its errors, and its parts
+	// for the signature and the validation. Not its second base64 decoding of both
+	// segments, nor its decoding of the header into a map: the reading above is the
+	// header's only one, and members refused every way another reader could see it
+	// differently. What members skipped, the values, must still be JSON.
+	if !json.Valid(hdrJSON) {
+		return nil, fromJWT(fmt.Errorf("%w: header", jwt.ErrTokenMalformed))
 	}
-	if err != nil {
+	if !json.Valid(payload) {
+		return nil, fromJWT(fmt.Errorf("%w: payload", jwt.ErrTokenMalformed))
+	}
+	var c Claims
+	if err := rc.decode(&c); err != nil {
 		return nil, fromJWT(err)
+	}
+	sig, err := decodeSegment(raw[last+1:])
+	if err != nil {
+		return nil, fromJWT(fmt.Errorf("%w: signature", jwt.ErrTokenMalformed))
+	}
+	method := jwt.GetSigningMethod(key.Alg)
+	if method == nil || !slices.Contains(keys.Supported, key.Alg) {
+		return nil, ErrAlgorithm
+	}
+	if err := method.Verify(raw[:last], sig, key.Public); err != nil {
+		return nil, fromJWT(fmt.Errorf("%w: %w", jwt.ErrTokenSignatureInvalid, err))
+	}
+	if err := v.validator.Validate(&c); err != nil {
+		return nil, fromJWT(fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, err))
 	}
 	switch {
 	case c.Subject == "":
@@ -393,8 +399,8 @@ func decodeSegment(s string) ([]byte, error) {
 // members walks the top-level members of one JSON object, calling fn with each name
 // (unescaped) and raw value. It refuses anything but a single object and names that
 // repeat case-insensitively, and allocates only for names with escapes or objects of
-// more than 16 members. Values are skipped, not validated: golang-jwt's json decoding
-// of the same bytes, which must also succeed, does that.
+// more than 16 members. Values are skipped, not validated: Verify validates the header
+// (json.Valid) and decodes the payload (json.Unmarshal) as well.
 func members(data []byte, fn func(name, value []byte) error) error {
 	var seen [16][]byte
 	names := seen[:0]

@@ -3,16 +3,19 @@
 // `go run ./local`:
 //
 //   BASE_URL=http://127.0.0.1:PORT E2E_USER=prefix E2E_PASSWORD=pw REUSE_GRACE_MS=5000 \
-//   APP_ORIGIN=http://127.0.0.1:A REFUSED_ORIGIN=http://127.0.0.1:B node --test browser.test.mjs
+//   APP_ORIGIN=http://127.0.0.1:A REFUSED_ORIGIN=http://127.0.0.1:B \
+//   COOKIE_ONLY_URL=http://127.0.0.1:Q COOKIE_ONLY_LOG=path node --test browser.test.mjs
 //
 // The server has the users prefix-demo, -tabs, -lease, -clock, -devices, -cors and
 // -narrow, CORS for
 // APP_ORIGIN (where local/e2e/app-origins.mjs serves the demo page, as does
-// REFUSED_ORIGIN), and REFRESH_REUSE_GRACE = REUSE_GRACE_MS. Screenshots of each state go
-// to SCREENSHOT_DIR.
+// REFUSED_ORIGIN), and REFRESH_REUSE_GRACE = REUSE_GRACE_MS. The server at
+// COOKIE_ONLY_URL runs in cookie-only mode (ACCESS_TOKEN_COOKIE=on) with the users
+// prefix-conly and -csrf and writes its log to COOKIE_ONLY_LOG, where the test reads the
+// authorizer's reasons for a denial. Screenshots of each state go to SCREENSHOT_DIR.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -31,6 +34,9 @@ const REFUSED_ORIGIN = required('REFUSED_ORIGIN');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = resolve(process.env.SCREENSHOT_DIR || '.cache/screenshots');
 const COOKIE = '__Secure-refresh_token';
+const CONLY = required('COOKIE_ONLY_URL').replace(/\/$/, '');
+const CONLY_LOG = required('COOKIE_ONLY_LOG');
+const ACCESS_COOKIE = '__Host-access_token';
 const ROUNDS = 50;
 
 let browser;
@@ -111,12 +117,13 @@ async function fetchMe(page, name = 'demo') {
   return { status, authorization: (await req.allHeaders()).authorization };
 }
 
-// api calls the API from Node: another device of the user (the body transport).
-async function api(method, path, { body, token, userAgent } = {}) {
-  const headers = { 'User-Agent': userAgent ?? 'node-e2e' };
+// api calls the API (at base: BASE unless said) from Node: another device of the user
+// (the body transport), or with headers of the test's choosing.
+async function api(method, path, { body, token, userAgent, base = BASE, headers: extra = {} } = {}) {
+  const headers = { 'User-Agent': userAgent ?? 'node-e2e', ...extra };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
@@ -547,8 +554,9 @@ test('the module refreshes shortly before the access token expires', async (t) =
 });
 
 test('cookie-only transport: every request carries the transport header and the cookies, never a token', async (t) => {
-  // The server's access-token cookie is not there yet; this pins what the module sends.
-  // From the other origin, so that the cookies go along only with credentials: 'include'.
+  // Against the cookie-transport server, so this pins only what the module sends (the
+  // cookie-only server's tests below do the rest). From the other origin, so that the
+  // cookies go along only with credentials: 'include'.
   const context = await newContext(t);
   const page = await newTab(t, context);
   await openDemo(page, `${APP_ORIGIN}/?api=${encodeURIComponent(BASE)}`);
@@ -571,6 +579,280 @@ test('cookie-only transport: every request carries the transport header and the 
   const shared = await sharedRecords(page);
   assert.match(shared, /"signedIn":true/);
   assert.ok(!shared.includes('eyJ'), `a token in IndexedDB: ${shared}`);
+});
+
+// --- cookie-only mode: the server at COOKIE_ONLY_URL ---
+
+// claimsOf decodes a JWT's payload, unverified (the server verified it).
+const claimsOf = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8'));
+
+// The cookie-only server's authorizer denials, by their logged reason.
+const CSRF_REASON = 'access-token cookie without x-session-transport: cookie';
+const NO_CREDENTIAL = 'no bearer token and no access-token cookie';
+const REVOKED = 'session revoked';
+const STALE_VERSION = 'token version is not current';
+async function denials(reason) {
+  const lines = (await readFile(CONLY_LOG, 'utf8')).split('\n');
+  return lines.filter((l) => l.includes('msg="authorizer denied"') && l.includes(`reason="${reason}`)).length;
+}
+
+// cookieJar is the browser's cookies for the cookie-only server, by name.
+const cookieJar = async (context) => Object.fromEntries((await context.cookies(`${CONLY}/auth/refresh`)).map((c) => [c.name, c]));
+
+// everythingSeen is what the page's scripts can see of the session: every property of
+// the module's state (own or inherited, enumerable or not; Dates as ISO strings),
+// document.cookie, web storage, the module's shared record in IndexedDB and the page's
+// HTML.
+const everythingSeen = async (page) => ({
+  ...(await page.evaluate(() => {
+    const s = globalThis.sessionsDemo.client.state;
+    const state = {};
+    for (let o = s; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+      for (const k of Reflect.ownKeys(o)) {
+        const v = s[k];
+        state[String(k)] ??= v instanceof Date ? v.toISOString() : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+      }
+    }
+    return { state, cookie: document.cookie, storage: localStorage.length + sessionStorage.length, html: document.documentElement.outerHTML };
+  })),
+  shared: await sharedRecords(page),
+});
+
+// noTokenIn asserts that none of the texts holds a token: a cookie's value or any JWT.
+function noTokenIn(texts, secrets) {
+  for (const [where, text] of Object.entries(texts)) {
+    assert.ok(!/eyJ[\w-]+\.eyJ/.test(text), `a JWT in ${where}: ${text}`);
+    for (const secret of secrets) assert.ok(!text.includes(secret), `a cookie's value in ${where}`);
+  }
+}
+
+// channelLog records, in the page, the messages the module's clients of the cookie-only
+// server send each other over their BroadcastChannel (another object on the channel
+// hears them, this page's own included).
+const channelLog = (page) => page.evaluate((base) => {
+  globalThis.heard = [];
+  const ch = new BroadcastChannel(`sessions-client cookie-only ${base}`);
+  ch.onmessage = (e) => globalThis.heard.push(JSON.stringify(e.data));
+}, CONLY);
+
+test('cookie-only mode (ACCESS_TOKEN_COOKIE=on): the demo page works and no script ever holds a token', async (t) => {
+  const context = await newContext(t);
+  const page = await newTab(t, context);
+  const username = `${USER}-conly`;
+  let grant; // the login's body
+  let cookies; // the browser's cookies after login
+  const stateKeys = ['status', 'signedIn', 'sessionId', 'accessExpiresAt', 'refreshExpiresAt', 'sessionExpiresAt', 'transport'];
+
+  await t.test('the server\'s demo page runs the module with the cookie-only transport', async () => {
+    await openDemo(page, `${CONLY}/`);
+    assert.equal(await page.getAttribute('body', 'data-state'), 'signed-out');
+    assert.equal(await page.evaluate(() => globalThis.sessionsDemo.client.state.transport), 'cookie-only');
+    assert.equal(await page.textContent('#transport'), 'cookie-only');
+    assert.equal(await page.isVisible('[data-transport="cookie-only"]'), true);
+    assert.equal(await page.isVisible('[data-transport="cookie"]'), false);
+  });
+
+  await t.test('login sets both tokens as HttpOnly cookies; document.cookie is empty and the state holds no token', async () => {
+    await channelLog(page);
+    const r = await loginWithForm(page, username);
+    assert.equal(r.status(), 200);
+    grant = await r.json();
+    assert.equal((await r.request().allHeaders())['x-session-transport'], 'cookie');
+    for (const k of ['access_token', 'token_type', 'refresh_token']) assert.equal(grant[k], undefined, `${k} in the login's body`);
+    assert.ok(grant.expires_in > 0 && grant.session_id);
+
+    cookies = await cookieJar(context);
+    const access = cookies[ACCESS_COOKIE];
+    const refresh = cookies[COOKIE];
+    assert.ok(access, 'Chromium kept the __Host- cookie set over http://127.0.0.1 (loopback is a secure context)');
+    assert.ok(refresh, 'no refresh cookie');
+    assert.deepEqual([access.httpOnly, access.secure, access.sameSite, access.path], [true, true, 'Strict', '/']);
+    assert.deepEqual([refresh.httpOnly, refresh.secure, refresh.sameSite, refresh.path], [true, true, 'Strict', '/auth']);
+    assert.equal(claimsOf(access.value).sid, grant.session_id);
+
+    const seen = await everythingSeen(page);
+    assert.equal(seen.cookie, '', 'document.cookie is not empty');
+    assert.equal(seen.storage, 0, 'something in web storage');
+    assert.deepEqual(Object.keys(seen.state).sort(), [...stateKeys].sort(), 'the state has other properties: check them for tokens');
+    assert.equal(seen.state.sessionId, grant.session_id);
+    assert.equal(seen.state.signedIn, 'true');
+    assert.match(seen.shared, /"signedIn":true/);
+    noTokenIn({ state: JSON.stringify(seen.state), html: seen.html, IndexedDB: seen.shared }, [access.value, refresh.value]);
+    await page.waitForFunction(() => document.getElementById('doc-cookie').textContent === '""');
+    const heard = await page.evaluate(() => globalThis.heard);
+    assert.ok(heard.length > 0, 'the module told the other tabs nothing');
+    noTokenIn({ 'the tab channel': heard.join('\n') }, [access.value, refresh.value]);
+  });
+
+  await t.test('GET /me through the module answers 200 with the user\'s sub: the cookie and the header, no Authorization', async () => {
+    // The user's sub as the API tells another device of the user (body transport).
+    const other = await api('POST', '/auth/login', { base: CONLY, body: { username, password: PASSWORD } });
+    assert.equal(other.status, 200);
+    const sub = (await api('GET', '/me', { base: CONLY, token: other.body.access_token })).body.sub;
+    assert.ok(sub);
+
+    const sent = page.waitForRequest((r) => r.url() === `${CONLY}/me`);
+    const me = await page.evaluate(async () => {
+      const r = await globalThis.sessionsDemo.client.fetch('/me');
+      return { status: r.status, body: await r.json() };
+    });
+    assert.equal(me.status, 200);
+    assert.equal(me.body.sub, sub);
+    assert.equal(me.body.sid, grant.session_id);
+    const headers = await (await sent).allHeaders();
+    assert.equal(headers.authorization, undefined);
+    assert.equal(headers['x-session-transport'], 'cookie');
+    assert.ok((headers.cookie ?? '').includes(`${ACCESS_COOKIE}=${cookies[ACCESS_COOKIE].value}`), 'the access cookie did not go to /me');
+    assert.ok(!(headers.cookie ?? '').includes(COOKIE), 'the refresh cookie (Path=/auth) went to /me');
+  });
+
+  await t.test('refresh renews both cookies through the refresh cookie; no token in the body, the state or the tab channel', async () => {
+    await channelLog(page);
+    const before = (await everythingSeen(page)).state;
+    const refreshed = page.waitForResponse((r) => r.url() === `${CONLY}/auth/refresh`);
+    await page.click('#refresh');
+    const r = await refreshed;
+    assert.equal(r.status(), 200);
+    const sent = await r.request().allHeaders();
+    assert.equal(sent['x-session-transport'], 'cookie');
+    assert.ok((sent.cookie ?? '').includes(`${COOKIE}=${cookies[COOKIE].value}`), 'the refresh cookie did not go along');
+    const body = await r.json();
+    for (const k of ['access_token', 'token_type', 'refresh_token']) assert.equal(body[k], undefined, `${k} in the refresh's body`);
+    await page.locator('#log li.ok', { hasText: /refreshed$/ }).waitFor(); // the page has the new state
+
+    const after = await cookieJar(context);
+    assert.notEqual(after[ACCESS_COOKIE]?.value, cookies[ACCESS_COOKIE].value, 'the access cookie was not renewed');
+    assert.notEqual(after[COOKIE]?.value, cookies[COOKIE].value, 'the refresh cookie was not rotated');
+    const seen = await everythingSeen(page);
+    assert.equal(seen.cookie, '');
+    assert.equal(seen.state.sessionId, grant.session_id);
+    assert.ok(Date.parse(seen.state.accessExpiresAt) >= Date.parse(before.accessExpiresAt));
+    const heard = await page.evaluate(() => globalThis.heard);
+    assert.ok(heard.length > 0, 'the module told the other tabs nothing');
+    const secrets = [cookies[ACCESS_COOKIE].value, cookies[COOKIE].value, after[ACCESS_COOKIE].value, after[COOKIE].value];
+    noTokenIn({ state: JSON.stringify(seen.state), html: seen.html, IndexedDB: seen.shared, 'the tab channel': heard.join('\n') }, secrets);
+    cookies = after;
+
+    const me = page.waitForResponse((x) => x.url() === `${CONLY}/me`);
+    await page.click('#me');
+    const answer = await me;
+    assert.equal(answer.status(), 200);
+    assert.ok((await answer.request().allHeaders()).cookie.includes(`${ACCESS_COOKIE}=${after[ACCESS_COOKIE].value}`), '/me went without the renewed cookie');
+    await page.waitForSelector(`#devices li.current[data-id="${grant.session_id}"]`);
+    await page.waitForFunction(() => document.getElementById('answer').textContent.includes('"sub"'));
+    await shot(page, 'cookie-only-signed-in');
+  });
+
+  await t.test('logout clears both cookies and ends the session: /me is refused, with the old access cookie too', async () => {
+    const last = cookies[ACCESS_COOKIE].value;
+    const loggedOut = page.waitForResponse((r) => r.url() === `${CONLY}/auth/logout`);
+    await page.click('#logout');
+    assert.equal((await loggedOut).status(), 204);
+    await page.waitForSelector('body[data-state="signed-out"]');
+    assert.deepEqual(Object.keys(await cookieJar(context)), [], 'a cookie outlived the logout');
+
+    // The page now sends no credential at all, which the authorizer denies.
+    const noCredential = await denials(NO_CREDENTIAL);
+    const sent = page.waitForRequest((r) => r.url() === `${CONLY}/me`);
+    assert.equal(await page.evaluate(() => globalThis.sessionsDemo.client.fetch('/me').then((r) => r.status)), 403);
+    assert.ok(!((await (await sent).allHeaders()).cookie ?? '').includes(ACCESS_COOKIE));
+    assert.equal(await denials(NO_CREDENTIAL), noCredential + 1, `the authorizer did not log "${NO_CREDENTIAL}"`);
+
+    // The last access cookie, still unexpired, replayed with the header: the session is revoked.
+    const revoked = await denials(REVOKED);
+    const replay = await api('GET', '/me', { base: CONLY, headers: { Cookie: `${ACCESS_COOKIE}=${last}`, 'X-Session-Transport': 'cookie' } });
+    assert.equal(replay.status, 403);
+    assert.equal(await denials(REVOKED), revoked + 1, `the authorizer did not log "${REVOKED}"`);
+    await shot(page, 'cookie-only-signed-out');
+  });
+});
+
+test('cookie-only mode: a form another page POSTs to a protected route is refused; only the page itself changes the password', async (t) => {
+  const context = await newContext(t);
+  const page = await newTab(t, context);
+  const username = `${USER}-csrf`;
+  const attacker = 'a password the attacker chose';
+  await openDemo(page, `${CONLY}/`);
+  assert.equal((await loginWithForm(page, username)).status(), 200);
+  const access = (await cookieJar(context))[ACCESS_COOKIE];
+  assert.ok(access);
+
+  // forge loads, from origin, a page whose form POSTs a password change to the
+  // cookie-only server as soon as it loads, and returns the answer to that POST. The
+  // 403 and the authorizer's logged reason pin the CSRF guard: without it the account
+  // function would see the form and refuse its body (415, not JSON), so the unchanged
+  // password alone would not show the guard works.
+  const forge = async (origin) => {
+    const evil = await newTab(t, context);
+    const url = new URL('/form-post', origin);
+    url.searchParams.set('action', `${CONLY}/auth/password`);
+    url.searchParams.set('current_password', PASSWORD);
+    url.searchParams.set('new_password', attacker);
+    const answered = evil.waitForResponse((r) => r.url() === `${CONLY}/auth/password`);
+    await evil.goto(url.href, { waitUntil: 'commit' });
+    const r = await answered;
+    const req = r.request();
+    assert.equal(req.method(), 'POST');
+    assert.equal(req.postData(), new URLSearchParams({ current_password: PASSWORD, new_password: attacker }).toString());
+    return { r, evil, headers: await req.allHeaders() };
+  };
+
+  await t.test('from another origin of the site the browser sends the cookie, not the header: the authorizer refuses it', async () => {
+    const before = await denials(CSRF_REASON);
+    const { r, evil, headers } = await forge(APP_ORIGIN);
+    assert.equal(r.status(), 403);
+    assert.deepEqual(await r.json(), { message: 'Forbidden' });
+    assert.equal(headers['sec-fetch-site'], 'same-site');
+    assert.equal(headers.origin, APP_ORIGIN);
+    assert.equal(headers['content-type'], 'application/x-www-form-urlencoded');
+    assert.ok((headers.cookie ?? '').includes(`${ACCESS_COOKIE}=${access.value}`), 'SameSite=Strict kept the cookie from a same-site form');
+    assert.equal(headers['x-session-transport'], undefined);
+    assert.equal(await denials(CSRF_REASON), before + 1, `the authorizer did not log "${CSRF_REASON}"`);
+    await shot(evil, 'cookie-only-csrf-refused');
+  });
+
+  await t.test('from another site the SameSite=Strict cookie is not even sent: refused for want of a credential', async () => {
+    const before = await denials(NO_CREDENTIAL);
+    const origin = APP_ORIGIN.replace('//127.0.0.1:', '//localhost:');
+    const { r, headers } = await forge(origin);
+    assert.equal(r.status(), 403);
+    assert.equal(headers['sec-fetch-site'], 'cross-site');
+    assert.equal(headers.origin, origin);
+    assert.ok(!(headers.cookie ?? '').includes(ACCESS_COOKIE), 'the access cookie went with a cross-site form');
+    assert.equal(await denials(NO_CREDENTIAL), before + 1, `the authorizer did not log "${NO_CREDENTIAL}"`);
+  });
+
+  await t.test('the password did not change: the old one still logs in, the attacker\'s does not, and the session lives', async () => {
+    assert.equal((await api('POST', '/auth/login', { base: CONLY, body: { username, password: PASSWORD } })).status, 200);
+    const refused = await api('POST', '/auth/login', { base: CONLY, body: { username, password: attacker } });
+    assert.deepEqual([refused.status, refused.body.error], [401, 'invalid_credentials']);
+    assert.equal(await page.evaluate(() => globalThis.sessionsDemo.client.fetch('/me').then((r) => r.status)), 200);
+  });
+
+  await t.test('the page\'s own form, whose request carries the header, does change it: a new access cookie, the old one refused', async () => {
+    const next = 'the new password of the csrf user';
+    await page.bringToFront();
+    await page.fill('#current-password', PASSWORD);
+    await page.fill('#new-password', next);
+    const answered = page.waitForResponse((r) => r.url() === `${CONLY}/auth/password`);
+    await page.click('#change-password');
+    const r = await answered;
+    assert.equal(r.status(), 200);
+    assert.equal((await r.request().allHeaders())['x-session-transport'], 'cookie');
+    assert.equal((await r.json()).access_token, undefined, 'the access token in the body');
+    await page.waitForSelector('#password-result.ok');
+    const renewed = (await cookieJar(context))[ACCESS_COOKIE];
+    assert.ok(renewed && renewed.value !== access.value, 'the access cookie was not renewed');
+    assert.equal(await page.evaluate(() => globalThis.sessionsDemo.client.fetch('/me').then((r) => r.status)), 200);
+    assert.equal(await page.evaluate(() => document.cookie), '');
+
+    const stale = await denials(STALE_VERSION);
+    const replay = await api('GET', '/me', { base: CONLY, headers: { Cookie: `${ACCESS_COOKIE}=${access.value}`, 'X-Session-Transport': 'cookie' } });
+    assert.equal(replay.status, 403);
+    assert.equal(await denials(STALE_VERSION), stale + 1, `the authorizer did not log "${STALE_VERSION}"`);
+    assert.equal((await api('POST', '/auth/login', { base: CONLY, body: { username, password: PASSWORD } })).status, 401);
+    assert.equal((await api('POST', '/auth/login', { base: CONLY, body: { username, password: next } })).status, 200);
+  });
 });
 
 // --- without Web Locks ---

@@ -1,13 +1,18 @@
 // The local demo page, on the browser module (clients/browser/sessions.js, served at
-// /sessions.js): log in with the cookie transport, call /me, refresh, the devices of the
-// account, a password change, logout of one session or of all. Tabs share the session.
+// /sessions.js): log in with the cookie (or cookie-only) transport, call /me, refresh,
+// the devices of the account, a password change, logout of one session or of all. Tabs
+// share the session.
 // Plain JavaScript, no build step.
 import { createClient, SessionError } from '/sessions.js';
 
 // The API is this page's origin unless the page names another (the browser test serves
-// this page from a second origin to call the API through CORS).
-const api = document.querySelector('meta[name="sessions-api"]')?.content || undefined;
-const client = createClient({ baseUrl: api, transport: 'cookie' });
+// this page from a second origin to call the API through CORS). The transport is
+// "cookie" unless the page names another: the local server names "cookie-only" when it
+// runs in cookie-only mode (ACCESS_TOKEN_COOKIE=on).
+const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || undefined;
+const api = meta('sessions-api');
+const transport = meta('sessions-transport') ?? 'cookie';
+const client = createClient({ baseUrl: api, transport });
 // For the browser test and the developer console.
 globalThis.sessionsDemo = { client };
 
@@ -208,5 +213,7 @@ $('sign-out-others').addEventListener('click', () => busy($('sign-out-others'), 
   await loadDevices();
 }));
 $('password-form').addEventListener('submit', changePassword);
+$('transport').textContent = transport;
+for (const el of document.querySelectorAll('[data-transport]')) el.hidden = el.dataset.transport !== transport;
 render();
 setInterval(render, 1000);

@@ -31,13 +31,11 @@ func Read(path string, v any) error {
 
 // Cost is bench/cost's output: DynamoDB requests and capacity per operation.
 type Cost struct {
-	DynamoDBLocal string       `json:"dynamodb_local"` // what answered (package and version)
-	ItemSizes     []ItemSize   `json:"item_sizes"`
-	Operations    []Operation  `json:"operations"`
-	Cache         []CacheRun   `json:"cache"`
-	Latency       []LatencyRun `json:"latency"` // per-request latency in process against DynamoDB Local
-	Probes        []Probe      `json:"probes"`  // how DynamoDB Local reports capacity, case by case
-	Notes         []string     `json:"notes"`
+	DynamoDBLocal string      `json:"dynamodb_local"` // what answered (package and version)
+	ItemSizes     []ItemSize  `json:"item_sizes"`
+	Operations    []Operation `json:"operations"`
+	Probes        []Probe     `json:"probes"` // how DynamoDB Local reports capacity, case by case
+	Notes         []string    `json:"notes"`
 }
 
 // ItemSize is one item's size by DynamoDB's documented rules.
@@ -88,32 +86,6 @@ type Probe struct {
 	Note   string  `json:"note"`
 }
 
-// CacheRun is the token-version cache experiment at one TTL.
-type CacheRun struct {
-	TTL            string  `json:"ttl"`
-	Interval       string  `json:"interval"`
-	Requests       int     `json:"requests"`
-	RoundTrips     int     `json:"round_trips"`
-	MeasuredRCU    float64 `json:"measured_rcu"`
-	ExpectedRCU    float64 `json:"expected_rcu"`
-	RCUPerAuth     float64 `json:"rcu_per_auth"` // expected (documented rules) per authorization
-	MeasuredPerReq float64 `json:"measured_rcu_per_auth"`
-	Staleness      string  `json:"staleness"`
-}
-
-// LatencyRun is a sequential loop of one kind of protected request.
-type LatencyRun struct {
-	Key        string  `json:"key"`
-	Name       string  `json:"name"`
-	Requests   int     `json:"requests"`
-	RoundTrips float64 `json:"round_trips_per_request"`
-	RCU        float64 `json:"rcu_per_request"` // expected, documented rules
-	WCU        float64 `json:"wcu_per_request"`
-	P50us      float64 `json:"p50_us"`
-	P95us      float64 `json:"p95_us"`
-	P99us      float64 `json:"p99_us"`
-}
-
 // E2E is bench/e2e's output: load through the local server.
 type E2E struct {
 	Server  string   `json:"server"`
@@ -141,8 +113,6 @@ type Startup struct {
 	Build      string        `json:"build"`
 	RunArch    string        `json:"run_arch"`
 	Functions  []Function    `json:"functions"`
-	InProcess  []InitStep    `json:"in_process"`
-	CABundle   *InitStep     `json:"ca_bundle,omitempty"` // LoadAWS with AWS_CA_BUNDLE set, if the machine has one
 	Network    NetworkProof  `json:"network"`
 	Notes      []string      `json:"notes"`
 	SSMVariant []SSMStartRun `json:"ssm_variant"`
@@ -155,34 +125,25 @@ type Function struct {
 	ZipBytes    int64   `json:"zip_bytes"`
 	AMD64Bytes  int64   `json:"amd64_bytes"`
 	Runs        int     `json:"runs"`
-	ReadyMedian float64 `json:"ready_ms_median"` // exec to the first runtime API poll
+	ReadyMedian float64 `json:"ready_ms_median"` // exec to the first GET /runtime/invocation/next
 	ReadyP90    float64 `json:"ready_ms_p90"`
 	ReadyMin    float64 `json:"ready_ms_min"`
 	InitAllocs  int64   `json:"init_allocs"` // GODEBUG=inittrace=1, summed over packages
 	InitBytes   int64   `json:"init_bytes"`
 	InitClockMs float64 `json:"init_clock_ms"`
-	TopInit     string  `json:"top_init"` // the package inits that allocate most
-	Connections int     `json:"connections"`
+	TopInit     string  `json:"top_init"`  // the package inits that allocate most
+	AWSCalls    int     `json:"aws_calls"` // made while starting with the key material inline
 }
 
-// InitStep is one step of the functions' init, timed in process.
-type InitStep struct {
-	Step     string  `json:"step"`
-	MedianUs float64 `json:"median_us"`
-	Allocs   float64 `json:"allocs"`
-	Bytes    float64 `json:"bytes"`
-}
-
-// NetworkProof says what network the functions touched while starting.
+// NetworkProof says what network the functions touched while starting with the key
+// material in the environment.
 type NetworkProof struct {
-	Method        string   `json:"method"`
-	DynamoDBConns int      `json:"dynamodb_connections"`
-	ProxyConns    int      `json:"proxy_connections"`
-	Connects      []string `json:"connects"` // strace connect() targets other than the runtime API
-	StraceRan     bool     `json:"strace_ran"`
+	Method     string `json:"method"`
+	AWSCalls   int    `json:"aws_calls"`
+	ProxyConns int    `json:"proxy_connections"`
 }
 
-// SSMStartRun is a start with the key in SSM (as deployed), against a stub.
+// SSMStartRun is a start with the key material in SSM (as deployed), from the endpoint.
 type SSMStartRun struct {
 	Function    string  `json:"function"`
 	SSMRequests int     `json:"ssm_requests"`

@@ -1,4 +1,4 @@
-package main
+package cost
 
 import (
 	"fmt"
@@ -9,13 +9,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/example/sessions/bench/internal/results"
+	"github.com/example/sessions/internal/testenv"
 )
 
 // probes sends small requests whose charge the documented rules fix, and records what
 // DynamoDB Local reports for each: the evidence for where its ConsumedCapacity can
 // and cannot stand in for the service's.
-func (r *runner) probes() error {
-	ctx, c, t := r.ctx, r.oracle, aws.String(r.table)
+func (r *runner) probes() {
+	ctx, c, t, table := testenv.Ctx(r.t), r.h.Raw, aws.String(r.h.Table), r.h.Table
 	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 	n := func(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
 	id := randHex(4)
@@ -79,7 +80,7 @@ func (r *runner) probes() error {
 	g, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: t, Key: missing, ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes})
 	add("GetItem (eventually consistent) of a missing item", ccOf(g, err), err, 0.5, "the minimum read is charged")
 	b, err := c.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
-		RequestItems: map[string]types.KeysAndAttributes{r.table: {ConsistentRead: aws.Bool(true), Keys: []map[string]types.AttributeValue{{"pk": plainItem(1)["pk"]}, missing}}}})
+		RequestItems: map[string]types.KeysAndAttributes{table: {ConsistentRead: aws.Bool(true), Keys: []map[string]types.AttributeValue{{"pk": plainItem(1)["pk"]}, missing}}}})
 	var bcc []types.ConsumedCapacity
 	if b != nil {
 		bcc = b.ConsumedCapacity
@@ -91,7 +92,6 @@ func (r *runner) probes() error {
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": s("y"), ":other": s("z")},
 		ReturnConsumedCapacity:    types.ReturnConsumedCapacityIndexes})
 	add("UpdateItem whose condition fails", ccOf(u, err), err, 1, "a failed condition is charged for the existing item; the error answer carries no ConsumedCapacity")
-	return nil
 }
 
 func ccOf[T any](out *T, err error) []types.ConsumedCapacity {

@@ -1,4 +1,16 @@
-package main
+// Package cost measures what each operation of the service costs in DynamoDB requests
+// and capacity units, against DynamoDB Local, for `make bench` (see BENCHMARKS.md):
+//
+//	go test ./bench/cost -run '^TestCost$' -count=1 -args -out "$PWD/bench/results/cost.json"
+//
+// (the test runs in bench/cost, so a relative -out would land there).
+//
+// The operations run through the test harness (internal/testenv): the wired App, the
+// service's own user creation, and the harness's DynamoDB client with the meter the
+// tests use (internal/ddbmeter), which records each call's HTTP attempts and the
+// ConsumedCapacity DynamoDB Local reports. rules adds the capacity DynamoDB's
+// documented rules charge, from the measured sizes of the items involved.
+package cost
 
 import (
 	"context"
@@ -43,8 +55,10 @@ type snapshots struct {
 	before, after map[string]map[string]types.AttributeValue
 }
 
-func newRules(oracle *dynamodb.Client, table string, in *dynamodb.CreateTableInput) *rules {
-	r := &rules{Meter: &ddbmeter.Meter{}, oracle: oracle, table: table}
+// newRules extends m, the meter on the measured client; oracle is an unmetered client
+// of the same table, in is how the table was made.
+func newRules(m *ddbmeter.Meter, oracle *dynamodb.Client, table string, in *dynamodb.CreateTableInput) *rules {
+	r := &rules{Meter: m, oracle: oracle, table: table}
 	for _, k := range in.KeySchema {
 		r.tableKeys = append(r.tableKeys, aws.ToString(k.AttributeName))
 	}
