@@ -121,6 +121,7 @@ func TestLocalEnvDefaults(t *testing.T) {
 		"SESSION_MAX_AGE":       "720h",
 		"REFRESH_REUSE_GRACE":   "10s",
 		"MAX_SESSIONS_PER_USER": "10",
+		"METRICS_NAMESPACE":     "Sessions",
 		"ACCESS_TOKEN_COOKIE":   "off",
 		"AWS_REGION":            "us-east-1",
 		"AWS_ACCESS_KEY_ID":     "local",

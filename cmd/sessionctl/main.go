@@ -33,10 +33,14 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The audit events (one JSON line per change an operator makes, docs/operations.md)
+	// go to stderr with the messages: kept in the terminal's scrollback, or collected
+	// with 2>>file.
 	env := admin.Env{
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
+		Audit:      os.Stderr,
 		Getenv:     os.Getenv,
 		Template:   sessions.TemplateYAML,
 		Connect:    connect,

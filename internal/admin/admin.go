@@ -67,6 +67,11 @@ type Env struct {
 	Now func() time.Time
 	// Log receives the session service's log lines; nil discards them.
 	Log *slog.Logger
+	// Audit receives the audit events of what the commands change (one JSON line
+	// each, internal/audit: users created, disabled, enabled, passwords set, sessions
+	// revoked, key material rotated); nil discards them. sessionctl writes them to
+	// stderr.
+	Audit io.Writer
 }
 
 // Run runs sessionctl with args (without the program name) and returns the exit
@@ -93,7 +98,10 @@ func Run(ctx context.Context, env Env, args []string) int {
 	if env.Log == nil {
 		env.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &cli{env: env}
+	c := &cli{env: env, audit: slog.New(slog.DiscardHandler)}
+	if env.Audit != nil {
+		c.audit = slog.New(slog.NewJSONHandler(env.Audit, nil))
+	}
 	err := c.run(ctx, args)
 	if err == nil {
 		return ExitOK
@@ -112,7 +120,8 @@ func Run(ctx context.Context, env Env, args []string) int {
 // cli is one run of the command.
 type cli struct {
 	env   Env
-	table string // resolved by connect
+	audit *slog.Logger // env.Audit as JSON lines
+	table string       // resolved by connect
 
 	client  Client
 	store   *ddb.Store

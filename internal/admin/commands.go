@@ -37,7 +37,7 @@ func (c *cli) connect(ctx context.Context, table string) error {
 	c.client = client
 	c.store = ddb.New(client, table)
 	c.service = session.New(session.Deps{
-		Store: c.store, Now: c.env.Now, Password: c.env.Password, Log: c.env.Log,
+		Store: c.store, Now: c.env.Now, Password: c.env.Password, Log: c.env.Log, Audit: c.audit,
 	})
 	return nil
 }

@@ -57,6 +57,8 @@ type fixture struct {
 
 	mu       sync.Mutex
 	connects int // how often sessionctl asked for a DynamoDB client
+
+	audit strings.Builder // sessionctl's audit lines (Env.Audit)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -135,6 +137,7 @@ func (f *fixture) call(c call) result {
 		Template: sessions.TemplateYAML,
 		Password: cheap,
 		Now:      f.clock.Now,
+		Audit:    &f.audit,
 	}
 	if c.prompts != nil {
 		answers := c.prompts

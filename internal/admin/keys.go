@@ -21,6 +21,7 @@ import (
 
 	"github.com/example/sessions/internal/api"
 	"github.com/example/sessions/internal/app"
+	"github.com/example/sessions/internal/audit"
 	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/keys"
 	"github.com/example/sessions/internal/samtemplate"
@@ -297,6 +298,14 @@ func retireFrom(signing *keys.Key, accessTTL time.Duration) time.Time {
 	return signing.PromotedAt.Add(RetireAfter(accessTTL))
 }
 
+// keyRotated records a step that changed the key material in SSM: reason is the step
+// (init, add, promote, retire, publish), kid the key it concerns (the signing key for
+// init and publish). Key IDs are public (every JWKS lists them).
+func (c *cli) keyRotated(ctx context.Context, step, kid string, attrs ...any) {
+	audit.Emit(ctx, c.audit, "key material changed", audit.Record{Event: audit.KeyRotated, Reason: step, Time: c.env.Now()},
+		append([]any{"kid", kid}, attrs...)...)
+}
+
 // warn prints a warning line on stderr.
 func (c *cli) warn(format string, a ...any) {
 	fmt.Fprintln(c.env.Stderr, "sessionctl: warning: "+oneLine(fmt.Sprintf(format, a...)))
@@ -364,6 +373,7 @@ func (c *cli) keysInit(ctx context.Context, o *options, _ []string) error {
 		}
 	}
 	k := m.Private.Signing()
+	c.keyRotated(ctx, "init", k.ID)
 	fmt.Fprintf(c.env.Stdout, "created %s (SecureString: private key set, signing key %s, %s), %s (SecureString: refresh-token chain key) and %s (String: public key set)\n",
 		c.params.private, k.ID, k.Alg, c.params.refresh, c.params.public)
 	return nil
@@ -564,6 +574,7 @@ func (c *cli) keysAdd(ctx context.Context, o *options, _ []string) error {
 	if err := c.writeSets(ctx, next, read); err != nil {
 		return err
 	}
+	c.keyRotated(ctx, "add", k.ID)
 	fmt.Fprintf(c.env.Stdout, "added key %s (%s): it verifies once the functions reload the public key set, and it may sign from %s: then run `sessionctl keys promote %s`\n",
 		k.ID, k.Alg, stamp(k.AddedAt.Add(PromoteAfter)), k.ID)
 	return nil
@@ -620,6 +631,7 @@ func (c *cli) keysPromote(ctx context.Context, o *options, args []string) error 
 	if err := c.writeSets(ctx, next, read); err != nil {
 		return err
 	}
+	c.keyRotated(ctx, "promote", kid, "forced", refusal != "")
 	fmt.Fprintf(c.env.Stdout, "key %s signs once the functions reload the private key set; the previous signing key %s still verifies and may be retired from %s: then run `sessionctl keys retire %s`\n",
 		kid, old.ID, stamp(retireFrom(next.Signing(), ttl)), old.ID)
 	return nil
@@ -672,6 +684,7 @@ func (c *cli) keysRetire(ctx context.Context, o *options, args []string) error {
 	if err := c.writeSets(ctx, next, read); err != nil {
 		return err
 	}
+	c.keyRotated(ctx, "retire", kid, "forced", refusal != "")
 	fmt.Fprintf(c.env.Stdout, "retired key %s: the functions drop it when they reload the key sets; %d key(s) left, %s signs\n", kid, len(next.Keys()), signing.ID)
 	return nil
 }
@@ -699,6 +712,7 @@ func (c *cli) keysPublish(ctx context.Context, _ *options, _ []string) error {
 	for _, k := range priv.Keys() {
 		kids = append(kids, k.ID)
 	}
+	c.keyRotated(ctx, "publish", priv.Signing().ID)
 	fmt.Fprintf(c.env.Stdout, "published %s to %s (it was out of date: %s)\n", strings.Join(kids, ", "), c.params.public, pub.problem)
 	return nil
 }

@@ -162,6 +162,8 @@ type keysFixture struct {
 	getenv   map[string]string
 	mu       sync.Mutex
 	connects int // how often sessionctl asked for an SSM client
+
+	audit strings.Builder // sessionctl's audit lines (Env.Audit)
 }
 
 // keysStart is where the clock starts.
@@ -192,6 +194,7 @@ func (f *keysFixture) run(args ...string) result {
 		},
 		Template: sessions.TemplateYAML,
 		Now:      f.clock.Now,
+		Audit:    &f.audit,
 	}
 	code := admin.Run(f.t.Context(), env, args)
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/example/sessions/internal/audit"
 	"github.com/example/sessions/internal/authz"
 	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/keys"
@@ -598,6 +599,8 @@ func (h *Handlers) serve(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	// Who is asking, for the audit events of the request (a login passes its own).
+	ctx = audit.WithClient(ctx, audit.Client{SourceIP: req.RequestContext.HTTP.SourceIP, UserAgent: req.RequestContext.HTTP.UserAgent})
 	defer func() {
 		if r := recover(); r != nil {
 			h.log.ErrorContext(ctx, "panic in handler", "route", req.RouteKey, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))

@@ -32,6 +32,7 @@ import (
 	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/ddb"
 	"github.com/example/sessions/internal/keys"
+	"github.com/example/sessions/internal/metrics"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/session"
 	"github.com/example/sessions/internal/token"
@@ -77,25 +78,25 @@ var Functions = []Function{
 	{
 		Name: "login",
 		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseLifetimes | config.UseSessionLimit |
-			config.UseAccessCookie | config.UseSigningKey,
+			config.UseAccessCookie | config.UseSigningKey | config.UseMetrics,
 		HTTP: func(a *App) HTTPHandler { return a.API.Login },
 	},
 	{
 		Name: "refresh",
 		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseLifetimes | config.UseReuseGrace |
-			config.UseAccessCookie | config.UseSigningKey | config.UseRefreshKey,
+			config.UseAccessCookie | config.UseSigningKey | config.UseRefreshKey | config.UseMetrics,
 		HTTP: func(a *App) HTTPHandler { return a.API.Refresh },
 	},
 	{
 		Name: "logout",
-		Uses: config.UseTable | config.UseAccessCookie | config.UseRefreshKey,
+		Uses: config.UseTable | config.UseAccessCookie | config.UseRefreshKey | config.UseMetrics,
 		HTTP: func(a *App) HTTPHandler { return a.API.Logout },
 	},
 	{
 		// The signed-in user's own account: the device list, signing one out, the
 		// password change and reauthentication (behind the authorizer).
 		Name: "account",
-		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseAccessCookie | config.UseSigningKey,
+		Uses: config.UseTable | config.UseClaims | config.UseAccessTTL | config.UseAccessCookie | config.UseSigningKey | config.UseMetrics,
 		HTTP: func(a *App) HTTPHandler { return a.API.Account },
 	},
 	{
@@ -109,7 +110,7 @@ var Functions = []Function{
 	},
 	{
 		Name:       "authorizer",
-		Uses:       config.UseTable | config.UseClaims | config.UseAccessCookie | config.UsePublicKeys,
+		Uses:       config.UseTable | config.UseClaims | config.UseAccessCookie | config.UsePublicKeys | config.UseMetrics,
 		Authorizer: func(a *App) AuthorizerHandler { return a.Authorizer.Handle },
 		Raw:        func(a *App) lambda.Handler { return a.Authorizer },
 	},
@@ -246,11 +247,19 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 	if a.Public != nil {
 		jwks = a.Public
 	}
+	// The function's metrics, as EMF lines in its own log (nil without UseMetrics).
+	rec := metrics.New(o.Log, cfg.MetricsNamespace)
 	if uses(config.UseTable) {
 		if o.DynamoDB == nil {
 			return nil, fmt.Errorf("app: no DynamoDB client")
 		}
-		a.Store = ddb.New(o.DynamoDB, cfg.TableName)
+		db := o.DynamoDB
+		if rec != nil {
+			db = ddb.Observe(db, func(ctx context.Context, failure string) {
+				rec.Count(ctx, metrics.DynamoDBErrors, failure, 1)
+			})
+		}
+		a.Store = ddb.New(db, cfg.TableName)
 		var minter *token.Minter
 		var deviceKeys keys.Source // login's device tokens are MACed with keys derived from the signing set
 		if a.Signing != nil {
@@ -268,6 +277,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 			}.DefaultThrottle(),
 			Password:   o.Password,
 			Log:        o.Log,
+			Metrics:    rec,
 			DeviceKeys: deviceKeys,
 		})
 		if a.Public != nil {
@@ -277,6 +287,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (*App, error) {
 				opts = append(opts, authz.AcceptAccessCookie())
 			}
 			a.Authorizer = authz.New(verifier, a.Store, o.Now, o.Log, opts...)
+			a.Authorizer.Metrics = rec
 		}
 	}
 	var apiOpts []api.Option

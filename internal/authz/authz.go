@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/example/sessions/internal/metrics"
 	"github.com/example/sessions/internal/session"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -44,6 +45,9 @@ type Authorizer struct {
 	log      *slog.Logger
 	// cookie: the access token may also come as AccessCookieName (cookie-only mode).
 	cookie bool
+
+	// Metrics records each decision Handle makes and its latency; nil records none.
+	Metrics *metrics.Recorder
 }
 
 // Option adjusts an Authorizer.
@@ -104,6 +108,8 @@ type request struct {
 
 // decide authorizes req within the invocation: the principal, or nil for a deny.
 func (a *Authorizer) decide(ctx context.Context, req request) *Principal {
+	start := time.Now() // the real clock: a.now may be a test's
+	ctx = metrics.WithFunction(ctx, metrics.FunctionAuthorizer)
 	// Stop waiting for DynamoDB short of the Lambda's deadline, so a hanging table
 	// still gets an explicit deny (403) rather than a function timeout (500).
 	if dl, ok := ctx.Deadline(); ok {
@@ -118,6 +124,7 @@ func (a *Authorizer) decide(ctx context.Context, req request) *Principal {
 	} else {
 		p, err = a.Authorize(ctx, req.credential)
 	}
+	a.Metrics.Authorization(ctx, decision(err), time.Since(start))
 	if err != nil {
 		return nil
 	}
@@ -213,8 +220,13 @@ func (a *Authorizer) authorizeToken(ctx context.Context, tok string) (*Principal
 	}
 	now := a.now()
 	sess, err := a.state.GetSession(ctx, c.SID)
-	if errors.Is(err, session.ErrNotFound) {
+	switch {
+	case errors.Is(err, session.ErrNotFound):
 		err = errNoSession
+	case err != nil:
+		// Whatever else storage answered (unavailable, a timeout, access denied, no
+		// table), the deny is a fault, not a decision about the token.
+		err = storageError{err}
 	}
 	if err != nil {
 		return nil, a.deny(ctx, err, c.Subject)
@@ -250,6 +262,27 @@ func Decide(c *token.Claims, sess *session.Session, now time.Time) string {
 		return "token version is not current"
 	}
 	return ""
+}
+
+// storageError is a failed read of the session: the authorizer fails closed.
+type storageError struct{ err error }
+
+func (e storageError) Error() string { return e.err.Error() }
+func (e storageError) Unwrap() error { return e.err }
+
+// decision is the Authorizations outcome of Authorize's error: DenyFault for any
+// failed read of the session (unavailable, a timeout, or a request storage refused,
+// such as access denied or a missing table: every caller is refused alike), Deny for
+// a decision about the token.
+func decision(err error) string {
+	var se storageError
+	switch {
+	case err == nil:
+		return metrics.Allow
+	case errors.As(err, &se), errors.Is(err, session.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return metrics.DenyFault
+	}
+	return metrics.Deny
 }
 
 func (a *Authorizer) deny(ctx context.Context, err error, uid string) error {

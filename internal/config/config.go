@@ -53,11 +53,12 @@ const (
 	UseSigningKey                   // the private key set that signs access tokens
 	UsePublicKeys                   // the public key set (JWKS) that verifies them
 	UseRefreshKey                   // the secret that derives refresh-token chains
+	UseMetrics                      // METRICS_NAMESPACE
 
 	// UseAll is every setting: the local server and the tests, which run every
 	// function in one process.
 	UseAll = UseTable | UseClaims | UseAccessTTL | UseLifetimes | UseReuseGrace |
-		UseSessionLimit | UseAccessCookie | UseSigningKey | UsePublicKeys | UseRefreshKey
+		UseSessionLimit | UseAccessCookie | UseSigningKey | UsePublicKeys | UseRefreshKey | UseMetrics
 )
 
 // KeySource says where one piece of key material comes from; at most one field is set.
@@ -104,9 +105,12 @@ type Config struct {
 	// cookie, and the authorizer accepts it from there (with the transport header, the
 	// CSRF guard), so no page script ever holds a token.
 	AccessTokenCookie bool
-	SigningKey        KeySource // SIGNING_KEY_PARAMETER | SIGNING_KEY_FILE | SIGNING_KEY
-	PublicKeys        KeySource // PUBLIC_KEYS_PARAMETER | PUBLIC_KEYS_FILE | PUBLIC_KEYS
-	RefreshKey        KeySource // REFRESH_KEY_PARAMETER | REFRESH_KEY_FILE | REFRESH_KEY
+	// MetricsNamespace is the CloudWatch namespace of the function's metrics
+	// (internal/metrics).
+	MetricsNamespace string
+	SigningKey       KeySource // SIGNING_KEY_PARAMETER | SIGNING_KEY_FILE | SIGNING_KEY
+	PublicKeys       KeySource // PUBLIC_KEYS_PARAMETER | PUBLIC_KEYS_FILE | PUBLIC_KEYS
+	RefreshKey       KeySource // REFRESH_KEY_PARAMETER | REFRESH_KEY_FILE | REFRESH_KEY
 }
 
 // Variables lists the environment variables the settings in u may be read from, in a
@@ -126,6 +130,7 @@ func (u Use) Variables() []string {
 	add(UseReuseGrace, "REFRESH_REUSE_GRACE")
 	add(UseSessionLimit, "MAX_SESSIONS_PER_USER")
 	add(UseAccessCookie, "ACCESS_TOKEN_COOKIE")
+	add(UseMetrics, "METRICS_NAMESPACE")
 	for _, k := range keySources {
 		add(k.use, k.prefix+"_PARAMETER", k.prefix+"_FILE", k.prefix)
 	}
@@ -140,6 +145,23 @@ const DefaultMaxSessionsPerUser = 10
 // transaction of at most 100 items (the sessions, the two user records and the kept
 // session), and the login record stays well under 4 KB.
 const MaxSessionLimit = 97
+
+// DefaultMetricsNamespace is METRICS_NAMESPACE's default (the template's MetricsNamespace).
+const DefaultMetricsNamespace = "Sessions"
+
+// validNamespace reports whether s is a CloudWatch namespace PutMetricData accepts: 1 to
+// 255 of A-Z a-z 0-9 . - _ / # : and space, not only spaces, not starting with "AWS/".
+func validNamespace(s string) bool {
+	if s == "" || len(s) > 255 || strings.TrimSpace(s) == "" || strings.HasPrefix(s, "AWS/") {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune(".-_/#: ", c)) {
+			return false
+		}
+	}
+	return true
+}
 
 // FromEnv reads the settings in u through getenv (os.Getenv in production, a map in
 // tests). It reports every problem at once so one failed start shows them all.
@@ -209,6 +231,16 @@ func FromEnv(getenv func(string) string, u Use) (Config, error) {
 			c.AccessTokenCookie = true
 		default:
 			errs = append(errs, fmt.Errorf("ACCESS_TOKEN_COOKIE=%q must be \"off\" or \"on\"", v))
+		}
+	}
+	if u&UseMetrics != 0 {
+		c.MetricsNamespace = DefaultMetricsNamespace
+		if v := getenv("METRICS_NAMESPACE"); v != "" {
+			if !validNamespace(v) {
+				errs = append(errs, fmt.Errorf("METRICS_NAMESPACE=%q is not a CloudWatch namespace (1-255 of A-Z a-z 0-9 . - _ / # : and space, not AWS/...)", v))
+			} else {
+				c.MetricsNamespace = v
+			}
 		}
 	}
 	if u&UseAccessTTL != 0 && u&UseLifetimes != 0 && c.AccessTokenTTL > c.RefreshTokenTTL {

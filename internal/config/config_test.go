@@ -27,10 +27,20 @@ func TestDefaults(t *testing.T) {
 		Uses: UseAll, TableName: "t", Issuer: "https://iss", Audience: "app",
 		AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 336 * time.Hour, SessionMaxAge: 720 * time.Hour,
 		RefreshReuseGrace: 10 * time.Second, MaxSessionsPerUser: DefaultMaxSessionsPerUser, SigningKey: KeySource{File: "/k.pem"},
-		PublicKeys: KeySource{Parameter: "/p"}, RefreshKey: KeySource{Value: "rk"},
+		PublicKeys: KeySource{Parameter: "/p"}, RefreshKey: KeySource{Value: "rk"}, MetricsNamespace: "Sessions",
 	}
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
+	}
+}
+
+func TestTheMetricsNamespaceIsTakenAsGiven(t *testing.T) {
+	c, err := FromEnv(env(map[string]string{"METRICS_NAMESPACE": "Sessions/prod-eu #2"}), UseMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsNamespace != "Sessions/prod-eu #2" {
+		t.Fatalf("MetricsNamespace = %q", c.MetricsNamespace)
 	}
 }
 
@@ -68,6 +78,9 @@ func TestBadValuesStopTheStart(t *testing.T) {
 		{"a session limit that is not a number", map[string]string{"MAX_SESSIONS_PER_USER": "ten"}, "MAX_SESSIONS_PER_USER"},
 		{"a negative session limit", map[string]string{"MAX_SESSIONS_PER_USER": "-1"}, "from 0 (no limit) to 97"},
 		{"a session limit beyond one transaction", map[string]string{"MAX_SESSIONS_PER_USER": "98"}, "from 0 (no limit) to 97"},
+		{"a metrics namespace with a character CloudWatch refuses", map[string]string{"METRICS_NAMESPACE": "Sessions$prod"}, "METRICS_NAMESPACE"},
+		{"a metrics namespace of AWS's own", map[string]string{"METRICS_NAMESPACE": "AWS/Lambda"}, "is not a CloudWatch namespace"},
+		{"a metrics namespace of spaces only", map[string]string{"METRICS_NAMESPACE": "   "}, "is not a CloudWatch namespace"},
 		{"an access-token cookie switch that is neither off nor on", map[string]string{"ACCESS_TOKEN_COOKIE": "true"}, `ACCESS_TOKEN_COOKIE="true" must be "off" or "on"`},
 		{"an access-token cookie switch in another case", map[string]string{"ACCESS_TOKEN_COOKIE": "On"}, `must be "off" or "on"`},
 	}
@@ -163,7 +176,7 @@ func TestVariablesNameEachSettingOnce(t *testing.T) {
 		}
 		seen[v] = true
 	}
-	if len(seen) != 18 {
-		t.Fatalf("UseAll has %d variables, want 18", len(seen))
+	if len(seen) != 19 {
+		t.Fatalf("UseAll has %d variables, want 19", len(seen))
 	}
 }

@@ -74,21 +74,25 @@ func TestFunctionEnv(t *testing.T) {
 			"ACCESS_TOKEN_TTL": "15m", "REFRESH_TOKEN_TTL": "336h", "SESSION_MAX_AGE": "720h", "MAX_SESSIONS_PER_USER": "10",
 			"ACCESS_TOKEN_COOKIE":   "off",
 			"SIGNING_KEY_PARAMETER": "/sessions/signing-key", "SIGNING_KEY": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
+			"METRICS_NAMESPACE": "Sessions",
 		}},
 		{"logout", map[string]string{
 			"TABLE_NAME": "", "REFRESH_KEY_PARAMETER": "/sessions/refresh-key", "REFRESH_KEY": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
+			"METRICS_NAMESPACE":   "Sessions",
 			"ACCESS_TOKEN_COOKIE": "off",
 		}},
 		{"account", map[string]string{
 			"TABLE_NAME": "", "ISSUER": "https://sessions.example.com", "AUDIENCE": "my-app", "ACCESS_TOKEN_TTL": "15m",
 			"ACCESS_TOKEN_COOKIE":   "off",
 			"SIGNING_KEY_PARAMETER": "/sessions/signing-key", "SIGNING_KEY": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
+			"METRICS_NAMESPACE": "Sessions",
 		}},
 		{"jwks", map[string]string{"PUBLIC_KEYS_PARAMETER": "/sessions/public-keys", "PUBLIC_KEYS": ""}},
 		{"me", map[string]string{}},
 		{"authorizer", map[string]string{
 			"TABLE_NAME": "", "ISSUER": "https://sessions.example.com", "AUDIENCE": "my-app", "ACCESS_TOKEN_COOKIE": "off",
 			"PUBLIC_KEYS_PARAMETER": "/sessions/public-keys", "PUBLIC_KEYS": "", "AWS_ENDPOINT_URL_DYNAMODB": "",
+			"METRICS_NAMESPACE": "Sessions",
 		}},
 	}
 	for _, tc := range tests {

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/example/sessions/internal/audit"
+	"github.com/example/sessions/internal/metrics"
 	"github.com/example/sessions/internal/password"
 )
 
@@ -64,7 +66,7 @@ func (s *Service) CreateUser(ctx context.Context, username, pw, scope string) (*
 	if err := s.store.CreateUser(ctx, l); err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "user created", "uid", uid)
+	s.emit(ctx, "user created", audit.Record{Event: audit.UserCreated, UserID: uid})
 	return l, nil
 }
 
@@ -118,17 +120,20 @@ func (s *Service) SetDisabled(ctx context.Context, uid string, disabled bool) (i
 		return n, err
 	}
 	if !disabled {
-		s.log.InfoContext(ctx, "user enabled", "uid", uid)
+		s.emit(ctx, "user enabled", audit.Record{Event: audit.UserEnabled, UserID: uid, Time: now})
 		return 0, nil
 	}
-	s.log.InfoContext(ctx, "user disabled", "uid", uid, "live_sessions", n)
+	s.emit(ctx, "user disabled", audit.Record{Event: audit.UserDisabled, UserID: uid, Reason: ReasonUserDisabled, Time: now},
+		"live_sessions", n)
 	return n, nil
 }
 
 // ListSessions returns a user's live sessions, most recently used first: those the
 // login record lists whose own item says they are live. It is exact (no index, no
 // eventually consistent read): the user's device list.
-func (s *Service) ListSessions(ctx context.Context, uid string) ([]*Session, error) {
+func (s *Service) ListSessions(ctx context.Context, uid string) (_ []*Session, err error) {
+	ctx = metrics.WithFunction(ctx, metrics.FunctionAccount)
+	defer func() { s.metrics.Count(ctx, metrics.SessionListings, outcomeOf(err), 1) }()
 	rec, listed, err := s.listed(ctx, uid)
 	if err != nil {
 		return nil, err
@@ -180,11 +185,14 @@ func (s *Service) listed(ctx context.Context, uid string) (*Login, map[string]*S
 // caller's own session too, which is a logout). One of the user's that has already
 // ended is done already (nil). ErrNotFound for an unknown ID and another user's
 // session alike.
-func (s *Service) SignOut(ctx context.Context, uid, sid string) error {
-	if err := s.store.SignOut(ctx, uid, sid, ReasonSignedOut, s.now()); err != nil {
+func (s *Service) SignOut(ctx context.Context, uid, sid string) (err error) {
+	ctx = metrics.WithFunction(ctx, metrics.FunctionAccount)
+	defer func() { s.metrics.Count(ctx, metrics.SignOuts, outcomeOf(err), 1) }()
+	now := s.now()
+	if err := s.store.SignOut(ctx, uid, sid, ReasonSignedOut, now); err != nil {
 		return err
 	}
-	s.log.InfoContext(ctx, "session signed out", "uid", uid, "sid", LogID(sid))
+	s.emit(ctx, "session signed out", audit.Record{Event: audit.SessionSignedOut, UserID: uid, SessionID: sid, Reason: ReasonSignedOut, Time: now})
 	return nil
 }
 
@@ -193,7 +201,9 @@ func (s *Service) SignOut(ctx context.Context, uid, sid string) error {
 // session ends, the token version rises, and the caller's session stays with the new
 // version, so every access token issued before is refused, its own included. It
 // returns a new access token for the caller's session (the refresh token stays).
-func (s *Service) ChangePassword(ctx context.Context, uid, sid, current, next string) (*Grant, error) {
+func (s *Service) ChangePassword(ctx context.Context, uid, sid, current, next string) (_ *Grant, err error) {
+	ctx = inSession(metrics.WithFunction(ctx, metrics.FunctionAccount), sid)
+	defer func() { s.metrics.Count(ctx, metrics.PasswordChanges, outcomeOf(err), 1) }()
 	if err := password.CheckLength(current); err != nil {
 		return nil, err
 	}
@@ -239,14 +249,17 @@ func (s *Service) ChangePassword(ctx context.Context, uid, sid, current, next st
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "password changed", "uid", uid, "sid", LogID(sid), "other_live_sessions", n)
+	s.emit(ctx, "password changed", audit.Record{Event: audit.PasswordChanged, UserID: uid, SessionID: sid, Reason: ReasonPasswordChange, Time: now},
+		"other_live_sessions", n)
 	return s.grant(now, kept, "")
 }
 
 // Reauthenticate checks the password again in the caller's session (an attempt the
 // login throttle counts) and returns an access token whose auth_time is now; the
 // session keeps that auth_time through its refreshes.
-func (s *Service) Reauthenticate(ctx context.Context, uid, sid, pw string) (*Grant, error) {
+func (s *Service) Reauthenticate(ctx context.Context, uid, sid, pw string) (_ *Grant, err error) {
+	ctx = inSession(metrics.WithFunction(ctx, metrics.FunctionAccount), sid)
+	defer func() { s.metrics.Count(ctx, metrics.Reauthentications, outcomeOf(err), 1) }()
 	if err := password.CheckLength(pw); err != nil {
 		return nil, err
 	}
@@ -262,7 +275,7 @@ func (s *Service) Reauthenticate(ctx context.Context, uid, sid, pw string) (*Gra
 		return nil, err
 	}
 	sess.AuthTime, sess.LastUsed = now, now
-	s.log.InfoContext(ctx, "reauthenticated", "uid", uid, "sid", LogID(sid))
+	s.emit(ctx, "reauthenticated", audit.Record{Event: audit.Reauthenticated, UserID: uid, SessionID: sid, Time: now})
 	return s.grant(now, sess, "")
 }
 
@@ -306,7 +319,14 @@ func (s *Service) checkInSession(ctx context.Context, uid, sid, pw string) (*Ses
 // old.Revoked() says it had already been revoked, by this write's own account, not a
 // read that a concurrent revocation could overtake), or ErrNotFound.
 func (s *Service) RevokeSession(ctx context.Context, sid, reason string) (*Session, error) {
-	return s.store.RevokeSession(ctx, sid, nil, reason, s.now())
+	now := s.now()
+	old, err := s.store.RevokeSession(ctx, sid, nil, reason, now)
+	if err != nil {
+		return nil, err
+	}
+	s.emit(ctx, "session revoked by an administrator", audit.Record{Event: audit.AdminRevoke, UserID: old.UserID, SessionID: sid, Reason: reason, Time: now},
+		"already_revoked", old.Revoked())
+	return old, nil
 }
 
 // GetSession reads one session.

@@ -118,7 +118,7 @@ func TestADeviceTokenMovesTheCountToItsDeviceAndLeavesTheUsernameLocked(t *testi
 			t.Fatalf("sixth attempt with the device token: %v, want throttled for 60 s", err)
 		}
 		line := lastLine(h, "login throttled")
-		if !strings.Contains(line, `"counter":"device"`) || !strings.Contains(line, `"uid":"`+u.ID+`"`) {
+		if !strings.Contains(line, `"counter":"device"`) || !strings.Contains(line, `"user_id":"`+u.ID+`"`) {
 			t.Errorf("the device's throttle is not logged as the device counter of %s: %s", u.ID, line)
 		}
 	})

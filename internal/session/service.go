@@ -18,7 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/example/sessions/internal/audit"
 	"github.com/example/sessions/internal/keys"
+	"github.com/example/sessions/internal/metrics"
 	"github.com/example/sessions/internal/password"
 	"github.com/example/sessions/internal/token"
 )
@@ -93,7 +95,9 @@ type Service struct {
 	policy      Policy
 	params      password.Params
 	log         *slog.Logger
-	deviceSrc   keys.Source // private key set the device-token MAC keys derive from
+	audit       *slog.Logger      // where audit events go (internal/audit)
+	metrics     *metrics.Recorder // nil records nothing
+	deviceSrc   keys.Source       // private key set the device-token MAC keys derive from
 
 	dummyOnce sync.Once
 	dummy     string
@@ -109,6 +113,11 @@ type Deps struct {
 	Policy      Policy
 	Password    password.Params
 	Log         *slog.Logger
+	// Audit receives the audit events (internal/audit); nil means Log. sessionctl
+	// discards Log but keeps Audit.
+	Audit *slog.Logger
+	// Metrics records the operations' metrics (internal/metrics); nil records none.
+	Metrics *metrics.Recorder
 	// DeviceKeys is the private key set device tokens are MACed with (keys derived
 	// from it, see device.go); without it logins issue and honour no device tokens.
 	DeviceKeys keys.Source
@@ -122,10 +131,57 @@ func New(d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
+	if d.Audit == nil {
+		d.Audit = d.Log
+	}
 	return &Service{
 		store: d.Store, minter: d.Minter, rotationKey: d.RotationKey, now: d.Now, policy: d.Policy,
-		params: d.Password, log: d.Log, deviceSrc: d.DeviceKeys,
+		params: d.Password, log: d.Log, audit: d.Audit, metrics: d.Metrics, deviceSrc: d.DeviceKeys,
 	}
+}
+
+// emit writes an audit event at the service's clock.
+func (s *Service) emit(ctx context.Context, msg string, r audit.Record, attrs ...any) {
+	if r.Time.IsZero() {
+		r.Time = s.now()
+	}
+	audit.Emit(ctx, s.audit, msg, r, attrs...)
+}
+
+// outcomeOf is the metrics outcome of an operation that ended with err.
+func outcomeOf(err error) string {
+	var te *ThrottledError
+	switch {
+	case err == nil:
+		return metrics.OK
+	case errors.As(err, &te):
+		return metrics.Throttled
+	case errors.Is(err, ErrInvalidCredentials):
+		return metrics.InvalidCredentials
+	case errors.Is(err, ErrInvalidGrant):
+		return metrics.InvalidGrant
+	case errors.Is(err, ErrNotFound):
+		return metrics.NotFound
+	case errors.Is(err, password.ErrTooLong), errors.Is(err, password.ErrTooShort), errors.Is(err, password.ErrBadUsername):
+		return metrics.InvalidRequest
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return metrics.Unavailable
+	}
+	return metrics.Error
+}
+
+type checkSessionKey struct{}
+
+// inSession marks ctx as a password check in the caller's session sid (a password
+// change, a reauthentication), for the audit events of the check.
+func inSession(ctx context.Context, sid string) context.Context {
+	return context.WithValue(ctx, checkSessionKey{}, sid)
+}
+
+// checkedSession returns the session a password check is made in ("" for a login).
+func checkedSession(ctx context.Context) string {
+	sid, _ := ctx.Value(checkSessionKey{}).(string)
+	return sid
 }
 
 // Client describes who is logging in, for the session record, and the device token
@@ -171,6 +227,15 @@ const maxStaleLogins = 24
 // device token moves the count to that device's own counter. A success resets the
 // counter it was counted on; a failure leaves its count standing.
 func (s *Service) Login(ctx context.Context, username, pw string, c Client) (*Grant, error) {
+	ctx = metrics.WithFunction(ctx, metrics.FunctionLogin)
+	// The login's own client, for every event of the attempt.
+	ctx = audit.WithClient(ctx, audit.Client{SourceIP: c.IP, UserAgent: c.UserAgent})
+	g, err := s.login(ctx, username, pw, c)
+	s.metrics.Count(ctx, metrics.Logins, outcomeOf(err), 1)
+	return g, err
+}
+
+func (s *Service) login(ctx context.Context, username, pw string, c Client) (*Grant, error) {
 	if err := password.CheckLength(pw); err != nil {
 		return nil, err
 	}
@@ -231,14 +296,20 @@ func (s *Service) checkPassword(ctx context.Context, rec *Login, dev *deviceProo
 		return fmt.Errorf("session: stored hash: %w", err)
 	}
 	if !ok || !known || rec.Disabled {
-		attrs := []any{"outcome", "invalid_credentials"}
-		if known {
-			attrs = append(attrs, "uid", rec.UID)
+		r := audit.Record{Event: audit.LoginFailed, SessionID: checkedSession(ctx), Reason: FailWrongPassword}
+		switch {
+		case !known:
+			r.Reason = FailUnknownUser
+		case rec.Disabled:
+			r.UserID, r.Reason = rec.UID, FailUserDisabled
+		default:
+			r.UserID = rec.UID
 		}
+		var attrs []any
 		if dev != nil {
 			attrs = append(attrs, "counter", "device")
 		}
-		s.log.InfoContext(ctx, "login failed", attrs...)
+		s.emit(ctx, "login failed", r, attrs...)
 		return ErrInvalidCredentials
 	}
 	return nil
@@ -289,9 +360,17 @@ func (s *Service) open(ctx context.Context, rec *Login, dev *deviceProof, c Clie
 		g.DeviceExp = now.Truncate(time.Second).Add(s.policy.DeviceTTL)
 	}
 	for _, v := range outcome.Evict {
-		s.log.InfoContext(ctx, "session ended by the session limit", "uid", rec.UID, "sid", LogID(v.ID), "limit", s.policy.MaxSessions)
+		s.emit(ctx, "session ended by the session limit",
+			audit.Record{Event: audit.SessionEvicted, UserID: rec.UID, SessionID: v.ID, Reason: ReasonEvicted, Time: now},
+			"limit", s.policy.MaxSessions)
 	}
-	s.log.InfoContext(ctx, "login succeeded", "outcome", "ok", "uid", rec.UID, "sid", LogID(sid), "trusted_device", dev != nil)
+	s.metrics.Count(ctx, metrics.SessionsEvicted, "", len(outcome.Evict))
+	reason := ""
+	if dev != nil {
+		reason = "trusted_device"
+	}
+	s.emit(ctx, "login succeeded", audit.Record{Event: audit.Login, UserID: rec.UID, SessionID: sid, Reason: reason, Time: now},
+		"trusted_device", dev != nil)
 	return g, nil
 }
 
@@ -409,10 +488,25 @@ const maxAncestry = 20000
 
 // Refresh rotates a refresh token and mints a new access token.
 func (s *Service) Refresh(ctx context.Context, tok string) (*Grant, error) {
+	ctx = metrics.WithFunction(ctx, metrics.FunctionRefresh)
+	g, outcome, err := s.refresh(ctx, tok)
+	if outcome == "" || (err != nil && !errors.Is(err, ErrInvalidGrant) && outcome != metrics.ReuseDetected) {
+		// A storage or minting failure on the way, whatever the path.
+		outcome = outcomeOf(err)
+	}
+	s.metrics.Count(ctx, metrics.Refreshes, outcome, 1)
+	return g, err
+}
+
+// refresh is Refresh; it also returns the Refreshes outcome of the path taken.
+func (s *Service) refresh(ctx context.Context, tok string) (*Grant, string, error) {
 	now := s.now()
 	sid, secret, absExp, err := parseRefreshToken(tok)
-	if err != nil || !now.Before(absExp) {
-		return nil, ErrInvalidGrant
+	if err != nil {
+		return nil, metrics.Invalid, ErrInvalidGrant
+	}
+	if !now.Before(absExp) {
+		return nil, metrics.Expired, ErrInvalidGrant
 	}
 	presented := hashToken(sid, secret)
 	child := childSecret(s.rotationKey, sid, secret)
@@ -425,28 +519,29 @@ func (s *Service) Refresh(ctx context.Context, tok string) (*Grant, error) {
 	var conflict *RotateConflict
 	switch {
 	case err == nil:
-		return s.grant(now, sess, sid+"."+child)
+		g, err := s.grant(now, sess, sid+"."+child)
+		return g, metrics.Rotated, err
 	case errors.Is(err, ErrNotFound):
 		s.log.InfoContext(ctx, "refresh refused", "reason", "unknown_session")
-		return nil, ErrInvalidGrant
+		return nil, metrics.Invalid, ErrInvalidGrant
 	case errors.As(err, &conflict):
 		return s.resolveConflict(ctx, now, conflict.Old, sid, secret, child, next, presented)
 	default:
-		return nil, err
+		return nil, "", err
 	}
 }
 
 // resolveConflict decides what a failed rotation condition means, from the item as
-// it was (ALL_OLD), without another read.
-func (s *Service) resolveConflict(ctx context.Context, now time.Time, old *Session, sid, secret, child string, next, presented []byte) (*Grant, error) {
+// it was (ALL_OLD), without another read. It returns the Refreshes outcome too.
+func (s *Service) resolveConflict(ctx context.Context, now time.Time, old *Session, sid, secret, child string, next, presented []byte) (*Grant, string, error) {
 	log := s.log.With("sid", LogID(sid), "uid", old.UserID)
 	switch {
 	case old.Revoked():
 		log.InfoContext(ctx, "refresh refused", "reason", "revoked", "revoke_reason", old.RevokeReason)
-		return nil, ErrInvalidGrant
+		return nil, metrics.Revoked, ErrInvalidGrant
 	case !old.Live(now):
 		log.InfoContext(ctx, "refresh refused", "reason", "expired")
-		return nil, ErrInvalidGrant
+		return nil, metrics.Expired, ErrInvalidGrant
 	case subtle.ConstantTimeCompare(old.Cur, next) == 1:
 		// The presented token is the parent of the current one. Our own write whose
 		// response was lost (the SDK retried it) carries our exact timestamp; a
@@ -455,20 +550,21 @@ func (s *Service) resolveConflict(ctx context.Context, now time.Time, old *Sessi
 		age := now.Sub(old.RotatedAt)
 		if old.RotatedAt.UnixMilli() == now.UnixMilli() || age <= s.policy.Grace {
 			log.InfoContext(ctx, "refresh replay answered with the current token", "age_ms", age.Milliseconds())
-			return s.grant(now, old, sid+"."+child)
+			g, err := s.grant(now, old, sid+"."+child)
+			return g, metrics.GraceReplay, err
 		}
-		return nil, s.revokeForReuse(ctx, log, sid, "previous token replayed after the grace window")
+		return nil, metrics.ReuseDetected, s.revokeForReuse(ctx, old.UserID, sid, ReuseAfterGrace, 1)
 	case subtle.ConstantTimeCompare(old.Prev, presented) == 1:
 		// The previous token, but its child is not the current one: the rotation key
 		// changed in between. Refuse without revoking; the chain can't be checked.
 		log.WarnContext(ctx, "refresh refused", "reason", "previous token from another rotation key")
-		return nil, ErrInvalidGrant
+		return nil, metrics.Invalid, ErrInvalidGrant
 	}
 	if k := s.generationsOld(old, sid, secret); k > 0 {
-		return nil, s.revokeForReuse(ctx, log, sid, fmt.Sprintf("token %d generations old replayed", k))
+		return nil, metrics.ReuseDetected, s.revokeForReuse(ctx, old.UserID, sid, ReuseOlderToken, k)
 	}
 	log.WarnContext(ctx, "refresh refused", "reason", "secret does not belong to the session")
-	return nil, ErrInvalidGrant
+	return nil, metrics.Invalid, ErrInvalidGrant
 }
 
 // generationsOld returns k > 0 if secret is the k-th ancestor of the session's current
@@ -485,8 +581,32 @@ func (s *Service) generationsOld(sess *Session, sid, secret string) int64 {
 	return 0
 }
 
-func (s *Service) revokeForReuse(ctx context.Context, log *slog.Logger, sid, why string) error {
-	log.WarnContext(ctx, "refresh token reuse: revoking session", "why", why)
+// The reason of each audit event the service emits that has several (the others
+// carry a Reason* revoke reason, or none).
+const (
+	// refresh_reuse: how the older token came back.
+	ReuseAfterGrace     = "previous_token_after_grace"   // the previous token, after the grace window
+	ReuseOlderToken     = "older_token"                  // a token older than the previous one, at refresh
+	ReuseAtLogout       = "older_token_at_logout"        // an older token presented to logout
+	ReuseAtLogoutOthers = "older_token_at_logout_others" // ... to logout of the other sessions
+	ReuseAtLogoutAll    = "older_token_at_logout_all"    // ... to logout everywhere (which still ends everything)
+
+	// login_failed: why the password check failed.
+	FailWrongPassword = "wrong_password"
+	FailUnknownUser   = "unknown_user"
+	FailUserDisabled  = "user_disabled"
+
+	// login_throttled: the counter that is cooling down.
+	ThrottledUsername = "username"
+	ThrottledDevice   = "device"
+)
+
+// revokeForReuse revokes a session one of whose older refresh tokens came back (theft)
+// and records it: generations is how old the token was (1 = the previous one).
+func (s *Service) revokeForReuse(ctx context.Context, uid, sid, reason string, generations int64) error {
+	s.emit(ctx, "refresh token reuse: revoking session",
+		audit.Record{Event: audit.RefreshReuse, UserID: uid, SessionID: sid, Reason: reason, Level: slog.LevelWarn},
+		"generations", generations)
 	if _, err := s.store.RevokeSession(ctx, sid, nil, ReasonReuse, s.now()); err != nil && !errors.Is(err, ErrNotFound) {
 		// Never answer as if the session were dead while it is not: the client
 		// retries, and the retry revokes.
@@ -511,10 +631,23 @@ const (
 // more than a single logout would. An unknown or invalid token is not an error (RFC
 // 7009 §2.2).
 func (s *Service) Logout(ctx context.Context, tok string, scope Scope) error {
+	ctx = metrics.WithFunction(ctx, metrics.FunctionLogout)
+	outcome, err := s.logout(ctx, tok, scope)
+	if err != nil && outcome != metrics.ReuseDetected {
+		outcome = outcomeOf(err)
+	}
+	s.metrics.Count(ctx, metrics.Logouts, outcome, 1)
+	return err
+}
+
+// logout is Logout; it also returns the Logouts outcome: the scope for a logout with a
+// token of the session (whatever it found to end), ReuseDetected for an older token,
+// Invalid for a token of no session.
+func (s *Service) logout(ctx context.Context, tok string, scope Scope) (string, error) {
 	now := s.now()
 	sid, secret, _, err := parseRefreshToken(tok)
 	if err != nil {
-		return nil
+		return metrics.Invalid, nil
 	}
 	if scope == ScopeAll || scope == ScopeOthers {
 		return s.logoutMany(ctx, now, sid, secret, scope)
@@ -524,10 +657,11 @@ func (s *Service) Logout(ctx context.Context, tok string, scope Scope) error {
 		return s.logoutWithOldToken(ctx, sid, secret)
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
-	s.log.InfoContext(ctx, "logged out", "sid", LogID(sid), "uid", old.UserID, "scope", string(ScopeSession), "was_live", old.Live(now))
-	return nil
+	s.emit(ctx, "logged out", audit.Record{Event: audit.Logout, UserID: old.UserID, SessionID: sid, Reason: ReasonLogout, Time: now},
+		"scope", string(ScopeSession), "was_live", old.Live(now))
+	return string(ScopeSession), nil
 }
 
 // logoutWithOldToken handles a logout whose token is neither the current nor the
@@ -535,25 +669,24 @@ func (s *Service) Logout(ctx context.Context, tok string, scope Scope) error {
 // refreshing with its descendants: a theft, which a logout must end as surely as a
 // refresh would. A forged or unknown token changes nothing. Only this failure path
 // pays the extra read.
-func (s *Service) logoutWithOldToken(ctx context.Context, sid, secret string) error {
+func (s *Service) logoutWithOldToken(ctx context.Context, sid, secret string) (string, error) {
 	sess, err := s.store.GetSession(ctx, sid)
 	if errors.Is(err, ErrNotFound) {
 		s.log.InfoContext(ctx, "logout of an unknown session")
-		return nil
+		return metrics.Invalid, nil
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	k := s.generationsOld(sess, sid, secret)
 	if k == 0 {
 		s.log.WarnContext(ctx, "logout refused", "sid", LogID(sid), "reason", "secret does not belong to the session")
-		return nil
+		return metrics.Invalid, nil
 	}
-	log := s.log.With("sid", LogID(sid), "uid", sess.UserID)
-	if err := s.revokeForReuse(ctx, log, sid, fmt.Sprintf("logout with a token %d generations old", k)); !errors.Is(err, ErrInvalidGrant) {
-		return err
+	if err := s.revokeForReuse(ctx, sess.UserID, sid, ReuseAtLogout, k); !errors.Is(err, ErrInvalidGrant) {
+		return metrics.ReuseDetected, err
 	}
-	return nil
+	return metrics.ReuseDetected, nil
 }
 
 // logoutMany is Logout with "others" or "all". The token's session is read first to
@@ -563,44 +696,44 @@ func (s *Service) logoutWithOldToken(ctx context.Context, sid, secret string) er
 // everything as it was and the client's retry does the whole of it. "all" also raises
 // the token version, so a login that read the record before cannot open a session
 // across it.
-func (s *Service) logoutMany(ctx context.Context, now time.Time, sid, secret string, scope Scope) error {
+func (s *Service) logoutMany(ctx context.Context, now time.Time, sid, secret string, scope Scope) (string, error) {
 	presented := hashToken(sid, secret)
 	sess, err := s.store.GetSession(ctx, sid)
 	if errors.Is(err, ErrNotFound) {
 		s.log.InfoContext(ctx, "logout of an unknown session")
-		return nil
+		return metrics.Invalid, nil
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
 	log := s.log.With("sid", LogID(sid), "uid", sess.UserID)
-	hash, reason := presented, ReasonLogout
-	switch {
-	case subtle.ConstantTimeCompare(sess.Cur, presented) == 1 || subtle.ConstantTimeCompare(sess.Prev, presented) == 1:
-	case s.generationsOld(sess, sid, secret) > 0:
+	hash, reason, outcome := presented, ReasonLogout, string(scope)
+	var generations int64
+	if subtle.ConstantTimeCompare(sess.Cur, presented) != 1 && subtle.ConstantTimeCompare(sess.Prev, presented) != 1 {
+		if generations = s.generationsOld(sess, sid, secret); generations == 0 {
+			log.WarnContext(ctx, "logout refused", "reason", "secret does not belong to the session")
+			return metrics.Invalid, nil
+		}
 		// Theft, detected by the logout itself. The stolen chain's session ends
 		// whatever the scope; with "all", everything else too, as asked.
-		hash, reason = nil, ReasonReuse
+		hash, reason, outcome = nil, ReasonReuse, metrics.ReuseDetected
 		if scope == ScopeOthers {
 			// The thief's session ends; the others stay (their owner did not ask
 			// with a token of theirs). A logout answers 204 either way (RFC 7009).
-			if err := s.revokeForReuse(ctx, log, sid, "logout of the other sessions with an older token"); !errors.Is(err, ErrInvalidGrant) {
-				return err
+			if err := s.revokeForReuse(ctx, sess.UserID, sid, ReuseAtLogoutOthers, generations); !errors.Is(err, ErrInvalidGrant) {
+				return outcome, err
 			}
-			return nil
+			return outcome, nil
 		}
-	default:
-		log.WarnContext(ctx, "logout refused", "reason", "secret does not belong to the session")
-		return nil
 	}
 	if !sess.Live(now) {
 		log.InfoContext(ctx, "logout of many sessions with a token of a session that had already ended: nothing done",
 			"scope", string(scope), "revoke_reason", sess.RevokeReason)
-		return nil
+		return outcome, nil
 	}
 	name, err := s.loginName(ctx, sess)
 	if err != nil {
-		return err
+		return outcome, err
 	}
 	n, err := s.endSessions(ctx, sess.UserID, name, nil, func(rec *Login, listed map[string]*Session) (*Ending, error) {
 		own, ok := listed[sid]
@@ -626,19 +759,26 @@ func (s *Service) logoutMany(ctx context.Context, now time.Time, sid, secret str
 	})
 	if errors.Is(err, errSessionEnded) {
 		log.InfoContext(ctx, "logout of many sessions: the session ended meanwhile, nothing done", "scope", string(scope))
-		return nil
+		return outcome, nil
 	}
 	if err != nil {
-		return err
+		return outcome, err
 	}
 	if reason == ReasonReuse {
-		log.WarnContext(ctx, "refresh token reuse: revoking session", "why", "logout everywhere with an older token")
+		s.emit(ctx, "refresh token reuse: revoking session",
+			audit.Record{Event: audit.RefreshReuse, UserID: sess.UserID, SessionID: sid, Reason: ReuseAtLogoutAll, Level: slog.LevelWarn, Time: now},
+			"generations", generations)
 	}
 	if scope == ScopeAll {
 		n-- // the caller's own session, ended with the others
 	}
-	log.InfoContext(ctx, "logged out", "scope", string(scope), "other_live_sessions", n)
-	return nil
+	ev, msg, why := audit.LogoutAll, "logged out everywhere", ReasonLogoutAll
+	if scope == ScopeOthers {
+		ev, msg, why = audit.LogoutOthers, "logged out of the other sessions", ReasonLogoutOthers
+	}
+	s.emit(ctx, msg, audit.Record{Event: ev, UserID: sess.UserID, SessionID: sid, Reason: why, Time: now},
+		"scope", string(scope), "other_live_sessions", n)
+	return outcome, nil
 }
 
 // errSessionEnded stops an Ending whose own session ended between the reads.
@@ -731,7 +871,12 @@ func (s *Service) RevokeUser(ctx context.Context, uid, newPwHash, reason string)
 	if err != nil {
 		return n, err
 	}
-	s.log.InfoContext(ctx, "revoked all sessions of a user", "uid", uid, "live_sessions", n, "reason", reason)
+	// An administrator's action (sessionctl): with a new hash it is a password reset.
+	r, msg := audit.Record{Event: audit.AdminRevoke, UserID: uid, Reason: reason, Time: now}, "revoked all sessions of a user"
+	if newPwHash != "" {
+		r.Event, msg = audit.PasswordReset, "revoked all sessions of a user and set a new password"
+	}
+	s.emit(ctx, msg, r, "live_sessions", n)
 	return n, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/example/sessions/internal/audit"
 )
 
 // counter is one failed-login counter: the username's (on its login record) or one
@@ -132,11 +134,16 @@ func (s *Service) reserve(ctx context.Context, name string, dev *deviceProof, no
 				// two, never a reason to let the attempt through uncounted.
 				return nil, nil, fmt.Errorf("session: login attempt refused by a throttle rule that does not lock: %w", ErrUnavailable)
 			}
-			attrs := []any{"outcome", "throttled", "retry_after_s", int(wait.Seconds())}
-			if r.Device != "" {
-				attrs = append(attrs, "counter", "device", "uid", r.UID)
+			rec := audit.Record{Event: audit.LoginThrottled, SessionID: checkedSession(ctx), Reason: ThrottledUsername, Time: now}
+			if old != nil {
+				rec.UserID = old.UID // "" for a name without an account
 			}
-			s.log.InfoContext(ctx, "login throttled", attrs...)
+			attrs := []any{"retry_after_s", int(wait.Seconds())}
+			if r.Device != "" {
+				rec.UserID, rec.Reason = r.UID, ThrottledDevice
+				attrs = append(attrs, "counter", "device")
+			}
+			s.emit(ctx, "login throttled", rec, attrs...)
 			return nil, nil, &ThrottledError{RetryAfter: wait}
 		}
 	}
