@@ -2,8 +2,6 @@ package ddb
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -92,14 +90,23 @@ func (s *Store) EndSessions(ctx context.Context, e session.Ending) error {
 	if e.Keep != nil {
 		fixed++
 	}
-	token := endingToken(e)
+	// The decision's token (session.Ending.Token): an Ending sent again after a
+	// TransactionConflict, whose first attempt did commit but whose answer was lost,
+	// is answered as the success it was instead of re-running against the state it
+	// created (a password change would then find its own new hash and refuse the old
+	// password). Two decisions never share one, however alike.
+	token := e.Token
 	for chunk := 0; len(end) > maxTxItems-fixed; chunk++ {
 		n := min(maxTxItems, len(end)-(maxTxItems-fixed))
 		items := make([]types.TransactWriteItem, n)
 		for i, r := range end[:n] {
 			items[i] = types.TransactWriteItem{Update: s.revokeIfLive(r)}
 		}
-		if err := s.transact(ctx, "end sessions", token+"-"+strconv.Itoa(chunk), items, func(int, map[string]types.AttributeValue) error {
+		chunkToken := ""
+		if token != "" {
+			chunkToken = token + "-" + strconv.Itoa(chunk)
+		}
+		if err := s.transact(ctx, "end sessions", chunkToken, items, func(int, map[string]types.AttributeValue) error {
 			return fmt.Errorf("a session ended or changed since it was read: %w", session.ErrStale)
 		}); err != nil {
 			return err
@@ -125,27 +132,6 @@ func (s *Store) EndSessions(ctx context.Context, e session.Ending) error {
 		}
 		return fmt.Errorf("a session ended or changed since it was read: %w", session.ErrStale)
 	})
-}
-
-// endingToken is the idempotency token of an Ending: the same decision (the record as
-// read, the same sessions, the same time) always has the same one, so an Ending sent
-// again after a TransactionConflict, whose first attempt did commit but whose answer
-// was lost, is answered as the success it was instead of re-running against the state
-// it created (a password change would then find its own new hash and refuse the old
-// password). DynamoDB keeps a token for 10 minutes.
-func endingToken(e session.Ending) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%d|%d|%t|%s|%v|%d", e.Login.Name, e.Login.UID, e.Login.SetGen, e.Now.UnixNano(), e.Bump, e.PwHash, e.Disabled != nil && *e.Disabled, e.KeepVer)
-	if e.Keep != nil {
-		fmt.Fprintf(h, "|keep %s", e.Keep.ID)
-	}
-	for _, r := range e.End {
-		fmt.Fprintf(h, "|end %s %s", r.SessionID, r.Reason)
-	}
-	for _, id := range e.Drop {
-		fmt.Fprintf(h, "|drop %s", id)
-	}
-	return "end-" + hex.EncodeToString(h.Sum(nil))[:28]
 }
 
 // transact runs a transaction under an idempotency token ("" for the SDK's own, one

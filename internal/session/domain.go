@@ -140,6 +140,9 @@ type Ending struct {
 	PwHash   string // non-empty: the new password hash (failure counter reset)
 	Disabled *bool  // non-nil: set the disabled flag
 	Now      time.Time
+	// Token identifies this decision to storage (DynamoDB's idempotency token), as
+	// LoginSuccess.Token does: random per decision, the same across retries of it.
+	Token string
 }
 
 // RotateInput describes one refresh-token rotation.

@@ -841,6 +841,9 @@ func (s *Service) endSessions(ctx context.Context, uid, name string, rec *Login,
 		}
 		// The ended entries leave the list with the rest of the write.
 		_, e.Drop = classifyListed(rec, listed, e.Now)
+		if e.Token, err = newWriteToken(); err != nil {
+			return 0, err
+		}
 		err = retryConflict(ctx, func() error { return s.store.EndSessions(ctx, *e) })
 		if errors.Is(err, ErrStale) {
 			rec = nil

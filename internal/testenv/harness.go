@@ -39,7 +39,7 @@ const (
 // Options adjust a Harness.
 type Options struct {
 	// Env overrides configuration variables by their environment names
-	// (REFRESH_REUSE_GRACE, TOKEN_VERSION_CACHE_TTL, ...).
+	// (REFRESH_REUSE_GRACE, MAX_SESSIONS_PER_USER, ...).
 	Env map[string]string
 	// Alg is the signing algorithm of the generated key (default EdDSA).
 	Alg string
