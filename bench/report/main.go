@@ -407,8 +407,8 @@ func (r *report) targetsSection() string {
 		b, hp := r.b("AuthorizerPath/"+alg), r.b("HotPath/"+alg)
 		ratio := hp.metric("path/sig")
 		t.add("authorizer CPU path within 1.5× of the signature check alone, "+alg,
-			fmt.Sprintf("%s× (median of %d alternating runs, %s–%s; %s against %s µs)", f2(ratio), len(hp.metrics["path/sig"]),
-				f2(minOf(hp.metrics["path/sig"])), f2(maxOf(hp.metrics["path/sig"])), f1(hp.metric("path-ns/op")/1e3), f1(hp.metric("sig-ns/op")/1e3)),
+			fmt.Sprintf("%s× (median of %d alternating runs, %s–%s; %s against %s µs)", f3(ratio), len(hp.metrics["path/sig"]),
+				f3(minOf(hp.metrics["path/sig"])), f3(maxOf(hp.metrics["path/sig"])), f1(hp.metric("path-ns/op")/1e3), f1(hp.metric("sig-ns/op")/1e3)),
 			metNot(ratio <= 1.5))
 		t.add("authorizer CPU path ≤ 100 allocs, "+alg, fmt.Sprintf("%.0f allocs/op", b.allocs()), metNot(b.allocs() <= 100))
 		if path := hp.metric("path-ns/op") / 1e3; alg != "RS256" {
@@ -588,10 +588,10 @@ func (r *report) hotPathSection() string {
 		hp := r.b("HotPath/" + alg)
 		var each []string
 		for _, v := range hp.metrics["path/sig"] {
-			each = append(each, f2(v))
+			each = append(each, f3(v))
 		}
 		us := func(unit string) string { return f1(hp.metric(unit)/1e3) + " µs" }
-		t.add(alg, us("path-ns/op"), us("verify-ns/op"), us("sig-ns/op"), "**"+f2(hp.metric("path/sig"))+"×**",
+		t.add(alg, us("path-ns/op"), us("verify-ns/op"), us("sig-ns/op"), "**"+f3(hp.metric("path/sig"))+"×**",
 			strings.Join(each, ", "), fmt.Sprintf("%.0f", r.b("AuthorizerPath/"+alg).allocs()))
 	}
 	return t.String()
