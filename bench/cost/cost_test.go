@@ -1,6 +1,7 @@
 package cost
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -11,12 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/example/sessions/bench/internal/results"
 	"github.com/example/sessions/internal/authz"
+	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/ddblocal"
 	"github.com/example/sessions/internal/ddbmeter"
 	"github.com/example/sessions/internal/password"
@@ -35,10 +38,11 @@ const (
 )
 
 type runner struct {
-	t   *testing.T
-	h   *testenv.Harness
-	m   *rules
-	res results.Cost
+	t    *testing.T
+	h    *testenv.Harness
+	m    *rules
+	res  results.Cost
+	mark int // where the operation being measured starts in the meter's record
 }
 
 // TestCost measures every operation's DynamoDB calls for BENCHMARKS.md. It is a test
@@ -72,9 +76,9 @@ func randHex(n int) string {
 // what the operation answered.
 func (r *runner) measure(key, name, note string, fn func() string) {
 	r.t.Helper()
-	mark := r.m.Mark()
+	r.mark = r.m.Mark()
 	outcome := fn()
-	op := results.Operation{Key: key, Name: name, Note: note, Calls: r.m.charged(mark), Outcome: outcome}
+	op := results.Operation{Key: key, Name: name, Note: note, Calls: r.m.charged(r.mark), Outcome: outcome}
 	for _, c := range op.Calls {
 		op.RoundTrips++
 		op.HTTPAttempts += c.Attempts
@@ -121,6 +125,72 @@ func (r *runner) mustLogin(name string) testenv.Tokens {
 	return tok
 }
 
+// logins logs in n times as name, from n browsers, and returns their tokens.
+func (r *runner) logins(name string, n int) []testenv.Tokens {
+	r.t.Helper()
+	var out []testenv.Tokens
+	for range n {
+		out = append(out, r.mustLogin(name))
+	}
+	return out
+}
+
+// account calls a route of the account function as API Gateway does, the authorizer
+// first; the measurement starts when the route is called, so the authorizer's read
+// (the "authorize" row, paid by every protected request) is not counted twice.
+func (r *runner) account(at, routeKey, path string, body any, params ...string) int {
+	r.t.Helper()
+	route := func(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		r.mark = r.m.Mark()
+		return r.h.App.API.Account(ctx, req)
+	}
+	return r.h.Protected(r.t, route, at, routeKey, path, body, params...).StatusCode
+}
+
+// accountOps measures the account routes and the operations that end other sessions,
+// each for a user with five sessions, and a login at the session limit.
+func (r *runner) accountOps() {
+	h := r.h
+	const n = 5
+	h.CreateUser(r.t, "carol@example.com", goodPW, "")
+	carol := r.logins("carol@example.com", n)
+	me := carol[n-1]
+	r.itemSize(fmt.Sprintf("login record (n#) listing %d sessions", n), "n#carol@example.com", "")
+	r.measure("list_sessions", fmt.Sprintf("device list (GET /auth/sessions), %d sessions", n), "GetItem the token record and the login record, BatchGetItem the listed sessions",
+		func() string {
+			return r.want(r.account(me.AccessToken, "GET /auth/sessions", "/auth/sessions", nil), http.StatusOK)
+		})
+	r.measure("sign_out", "sign out one session (DELETE /auth/sessions/{id})", "one conditional UpdateItem: the session is the caller's and live", func() string {
+		sid := carol[0].SessionID
+		return r.want(r.account(me.AccessToken, "DELETE /auth/sessions/{id}", "/auth/sessions/"+sid, nil, "id", sid), http.StatusNoContent)
+	})
+	r.measure("reauthenticate", "reauthenticate (POST /auth/reauthenticate)", "GetItem the session, the counted password check on the login record, one transaction: the session's auth time, the login record", func() string {
+		return r.want(r.account(me.AccessToken, "POST /auth/reauthenticate", "/auth/reauthenticate", map[string]string{"password": goodPW}), http.StatusOK)
+	})
+
+	h.CreateUser(r.t, "dave@example.com", goodPW, "")
+	dave := r.logins("dave@example.com", n)
+	r.measure("change_password", fmt.Sprintf("password change (POST /auth/password), %d sessions", n), "GetItem the session, the counted check on the login record, BatchGetItem the listed sessions, one transaction: the login record (new hash), the token record, this session, every other live one",
+		func() string {
+			body := map[string]string{"current_password": goodPW, "new_password": "another correct horse battery staple"}
+			return r.want(r.account(dave[n-1].AccessToken, "POST /auth/password", "/auth/password", body), http.StatusOK)
+		})
+
+	h.CreateUser(r.t, "erin@example.com", goodPW, "")
+	erin := r.logins("erin@example.com", n)
+	r.measure("logout_others", fmt.Sprintf("logout others (scope \"others\"), %d sessions", n), "GetItem the session and the login record, BatchGetItem the listed sessions, one transaction: the login record, this session, every other live one",
+		func() string { return r.want(h.Logout(r.t, erin[n-1].RefreshToken, "others"), http.StatusNoContent) })
+
+	limit := h.App.Config.MaxSessionsPerUser
+	h.CreateUser(r.t, "frank@example.com", goodPW, "")
+	r.logins("frank@example.com", limit)
+	r.measure("login_at_limit", fmt.Sprintf("login at the session limit (%d live)", limit), "the counted attempt, BatchGetItem the listed sessions to find the least recently used, one transaction: put the session, the login record, end the victim",
+		func() string {
+			code, _ := r.login("frank@example.com", goodPW)
+			return r.want(code, http.StatusOK)
+		})
+}
+
 func (r *runner) allow(a *authz.Authorizer, at string) string {
 	r.t.Helper()
 	if _, err := a.Authorize(testenv.Ctx(r.t), "Bearer "+at); err != nil {
@@ -137,14 +207,14 @@ func (r *runner) scenario() {
 		return "created"
 	})
 	var g1 testenv.Tokens
-	r.measure("login", "login", "count the attempt on the login record (conditional UpdateItem returning it), then one transaction: put the session, clear the counter", func() string {
+	r.measure("login", "login", "count the attempt on the login record (conditional UpdateItem returning it), then one transaction: put the session, list it on the login record (clearing the counter)", func() string {
 		var code int
 		code, g1 = r.login("alice@example.com", goodPW)
 		return r.want(code, http.StatusOK)
 	})
 	r.itemSize("session item after login (s#)", "s#"+g1.SessionID, "")
 	r.itemSize("user token record (u#)", "u#"+uid, "")
-	r.itemSize("login record (n#)", "n#alice@example.com", "argon2id PHC string included")
+	r.itemSize("login record (n#), one session listed", "n#alice@example.com", "argon2id PHC string included")
 	r.measure("login_bad_password", "login, wrong password", "the failure is counted on the login record", func() string {
 		code, _ := r.login("alice@example.com", "not the password at all")
 		return r.want(code, http.StatusUnauthorized)
@@ -183,15 +253,18 @@ func (r *runner) scenario() {
 	g3 := r.mustLogin("alice@example.com")
 	r.measure("logout", "logout (this session)", "one conditional UpdateItem: revoked_at, proving possession of the current or previous token",
 		func() string { return r.want(h.Logout(r.t, g3.RefreshToken, ""), http.StatusNoContent) })
-	for _, n := range []int{1, 5, 20} {
+	r.accountOps()
+	// Logout everywhere up to the default session limit (more logins would end the
+	// least recently used session instead of adding one).
+	for _, n := range []int{1, 5, config.DefaultMaxSessionsPerUser} {
 		name := fmt.Sprintf("bob%d@example.com", n)
 		h.CreateUser(r.t, name, goodPW, "")
-		var last testenv.Tokens
-		for range n {
-			last = r.mustLogin(name)
+		last := r.logins(name, n)[n-1]
+		if n == config.DefaultMaxSessionsPerUser {
+			r.itemSize(fmt.Sprintf("login record (n#) listing %d sessions (the default limit)", n), "n#"+name, "the list `ss`: session id -> created")
 		}
 		r.measure(fmt.Sprintf("logout_all_%d", n), fmt.Sprintf("logout everywhere, %d session(s)", n),
-			"revoke this session, read the token record, bump the version (transaction of 2), list the sessions (GSI query), revoke each",
+			"GetItem the session and the login record, BatchGetItem the listed sessions, one transaction: the login record, the token record, every live session",
 			func() string { return r.want(h.Logout(r.t, last.RefreshToken, "all"), http.StatusNoContent) })
 	}
 

@@ -18,13 +18,9 @@ import (
 func (r *runner) probes() {
 	ctx, c, t, table := testenv.Ctx(r.t), r.h.Raw, aws.String(r.h.Table), r.h.Table
 	s := func(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-	n := func(v string) types.AttributeValue { return &types.AttributeValueMemberN{Value: v} }
 	id := randHex(4)
 	plainItem := func(i int) map[string]types.AttributeValue {
 		return map[string]types.AttributeValue{"pk": s(fmt.Sprintf("probe#%s#%d", id, i)), "v": s("x")}
-	}
-	indexedItem := func(i int) map[string]types.AttributeValue {
-		return map[string]types.AttributeValue{"pk": s(fmt.Sprintf("probe#%s#%d", id, i)), "user_id": s("probe-" + id), "created_at": n(fmt.Sprint(i))}
 	}
 	puts := func(items ...map[string]types.AttributeValue) []types.TransactWriteItem {
 		var tw []types.TransactWriteItem
@@ -67,14 +63,31 @@ func (r *runner) probes() {
 		}
 		add(name, cc, err, rules, note)
 	}
+	updates := func(from, to int) []types.TransactWriteItem {
+		var tw []types.TransactWriteItem
+		for i := from; i <= to; i++ {
+			tw = append(tw, types.TransactWriteItem{Update: &types.Update{TableName: t, Key: map[string]types.AttributeValue{"pk": plainItem(i)["pk"]},
+				UpdateExpression: aws.String("SET v = :v"), ExpressionAttributeValues: map[string]types.AttributeValue{":v": s("y")}}})
+		}
+		return tw
+	}
 	tx("TransactWriteItems: 1 new item (≤ 1 KB)", 2, "2 × 1 WCU", puts(plainItem(1)))
 	tx("TransactWriteItems: 2 new items", 4, "2 × 1 WCU each", puts(plainItem(2), plainItem(3)))
 	tx("TransactWriteItems: 3 new items", 6, "2 × 1 WCU each", puts(plainItem(4), plainItem(5), plainItem(6)))
-	tx("TransactWriteItems: 1 new item that enters the index", 3, "2 × 1 WCU + 1 index write (4 if index writes are doubled too)", puts(indexedItem(7)))
-	tx("TransactWriteItems: 1 indexed + 1 plain new item (login's shape)", 5, "2 × 1 + 2 × 1 + 1 index write (6 if doubled)", puts(indexedItem(8), plainItem(9)))
+	tx("TransactWriteItems: 1 new item + 1 update (login's shape)", 4, "2 × 1 WCU each", append(puts(plainItem(7)), updates(1, 1)...))
+	tx("TransactWriteItems: 7 updates (logout everywhere's shape, 5 sessions)", 14, "2 × 1 WCU each", updates(1, 7))
 
-	po, err := c.PutItem(ctx, &dynamodb.PutItemInput{TableName: t, Item: indexedItem(10), ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes})
-	add("PutItem: 1 new item that enters the index", ccOf(po, err), err, 2, "1 WCU + 1 index write")
+	var keys []map[string]types.AttributeValue
+	for i := 1; i <= 5; i++ {
+		keys = append(keys, map[string]types.AttributeValue{"pk": plainItem(i)["pk"]})
+	}
+	b5, err := c.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes,
+		RequestItems: map[string]types.KeysAndAttributes{table: {ConsistentRead: aws.Bool(true), Keys: keys}}})
+	var b5cc []types.ConsumedCapacity
+	if b5 != nil {
+		b5cc = b5.ConsumedCapacity
+	}
+	add("BatchGetItem (strongly consistent): 5 present items (the session list's shape)", b5cc, err, 5, "each item rounded up to 4 KB on its own: 1 RCU each")
 
 	missing := map[string]types.AttributeValue{"pk": s("probe#" + id + "#missing")}
 	g, err := c.GetItem(ctx, &dynamodb.GetItemInput{TableName: t, Key: missing, ReturnConsumedCapacity: types.ReturnConsumedCapacityIndexes})

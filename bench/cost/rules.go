@@ -199,7 +199,7 @@ func (r *rules) charge(call ddbmeter.Call) results.Call {
 		c.ExpectedRCU = units(size, 4096) * f
 		c.Rule = fmt.Sprintf("%s read, item %d B: ceil(size/4 KB) × %g", how, size, f)
 	case *dynamodb.BatchGetItemInput:
-		var parts []string
+		var parts []int
 		out, _ := result.(*dynamodb.BatchGetItemOutput)
 		for table, ka := range p.RequestItems {
 			f, how := readFactor(ka.ConsistentRead)
@@ -213,9 +213,9 @@ func (r *rules) charge(call ddbmeter.Call) results.Call {
 					}
 				}
 				c.ExpectedRCU += units(size, 4096) * f
-				parts = append(parts, fmt.Sprintf("%d B", size))
+				parts = append(parts, size)
 			}
-			c.Rule = fmt.Sprintf("%s, each item rounded up on its own (%s): Σ ceil(size/4 KB) × %g", how, strings.Join(parts, " + "), f)
+			c.Rule = fmt.Sprintf("%s, each item rounded up on its own (%s): Σ ceil(size/4 KB) × %g", how, sizeList(parts, " + "), f)
 		}
 	case *dynamodb.QueryInput:
 		size, n := 0, 0
@@ -252,19 +252,19 @@ func (r *rules) charge(call ddbmeter.Call) results.Call {
 			c.Rule = "error: nothing charged"
 		}
 	case *dynamodb.TransactWriteItemsInput:
-		var parts []string
+		var parts []int
 		for _, key := range r.writeKeys(params) {
 			k := r.keyOf(key)
 			b, a := before[k], after[k]
 			size := max(ddbmeter.ItemSize(b), ddbmeter.ItemSize(a))
 			c.ExpectedWCU += 2 * units(size, 1024)
-			parts = append(parts, fmt.Sprintf("%d B", size))
+			parts = append(parts, size)
 			if err == nil {
 				c.ExpectedGSI += r.indexWrites(b, a)
 			}
 		}
 		c.ExpectedWCU += c.ExpectedGSI
-		c.Rule = fmt.Sprintf("transactional: 2 × ceil(size/1 KB) per item (%s)", strings.Join(parts, ", "))
+		c.Rule = fmt.Sprintf("transactional: 2 × ceil(size/1 KB) per item (%s)", sizeList(parts, ", "))
 		if c.ExpectedGSI > 0 {
 			c.Rule += fmt.Sprintf(" + %g index write(s), counted as standard writes", c.ExpectedGSI)
 		}
@@ -273,6 +273,25 @@ func (r *rules) charge(call ddbmeter.Call) results.Call {
 		}
 	}
 	return c
+}
+
+// sizeList lists item sizes in bytes, a run of equal ones once with its count (a
+// batch of ten sessions reads "330 B × 10").
+func sizeList(sizes []int, sep string) string {
+	var out []string
+	for i := 0; i < len(sizes); {
+		j := i
+		for j < len(sizes) && sizes[j] == sizes[i] {
+			j++
+		}
+		if j-i > 1 {
+			out = append(out, fmt.Sprintf("%d B × %d", sizes[i], j-i))
+		} else {
+			out = append(out, fmt.Sprintf("%d B", sizes[i]))
+		}
+		i = j
+	}
+	return strings.Join(out, sep)
 }
 
 // measured fills in the ConsumedCapacity the answer carried, as the meter read it.

@@ -20,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/example/sessions/bench/internal/results"
+	"github.com/example/sessions/internal/config"
 	"github.com/example/sessions/internal/samtemplate"
 )
 
@@ -57,6 +58,7 @@ type report struct {
 	startup results.Startup
 	bench   map[string]*bstat
 	mem     map[string]int // function folder name -> MemorySize (MB)
+	ttlDef  string         // the template's default AuthorizerCacheTtl
 	ops     map[string]results.Operation
 	raw     string // benchstat output
 }
@@ -84,7 +86,7 @@ func run(dir, doc, tmplPath string) error {
 		return err
 	}
 	r.raw = string(raw)
-	if r.mem, err = memorySizes(tmplPath); err != nil {
+	if r.mem, r.ttlDef, err = fromTemplate(tmplPath); err != nil {
 		return err
 	}
 	r.ops = map[string]results.Operation{}
@@ -106,6 +108,7 @@ func run(dir, doc, tmplPath string) error {
 		"baselines": r.baselinesSection(),
 		"money":     r.moneySection(),
 		"month":     r.monthSection(),
+		"curve":     r.curveSection(),
 	}
 	text, err := os.ReadFile(doc)
 	if err != nil {
@@ -215,21 +218,31 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// memorySizes is each function's MemorySize (with Globals applied) by its folder name.
-func memorySizes(path string) (map[string]int, error) {
+// fromTemplate reads each function's MemorySize (with Globals applied) by its folder
+// name, and the default of the AuthorizerCacheTtl parameter.
+func fromTemplate(path string) (map[string]int, string, error) {
 	tpl, err := samtemplate.Load(path)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	fns, err := tpl.Functions()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	out := map[string]int{}
 	for _, f := range fns {
 		out[filepath.Base(f.CodeURI)] = int(f.MemorySize)
 	}
-	return out, nil
+	ttl := ""
+	for _, p := range tpl.Parameters() {
+		if p.Name == "AuthorizerCacheTtl" {
+			ttl = p.Default
+		}
+	}
+	if ttl == "" {
+		return nil, "", fmt.Errorf("%s: no AuthorizerCacheTtl parameter with a default", path)
+	}
+	return out, ttl, nil
 }
 
 // ---- formatting ----
@@ -317,7 +330,7 @@ type opCost struct {
 	rrus, wrus    float64
 	roundTrips    int
 	cpuMs         float64
-	cpuFrom       string
+	cpuFrom       string // the benchmarks summed, "+" between them
 	function      string // the function folder, for its memory size; "" = no Lambda
 	apiGW         bool
 	lambdaBilled  float64
@@ -329,12 +342,20 @@ func (r *report) opCosts() []opCost {
 		key, name, function, bench string
 		apiGW                      bool
 	}
+	// bench names the CPU benchmarks whose medians add up to the operation's own CPU
+	// ("" = none: only DynamoDB round trips, no cryptography).
 	defs := []def{
 		{"login", "login", "login", "ServiceLogin", true},
+		{"login_at_limit", "login at the session limit (ends the least recently used)", "login", "ServiceLogin", true},
 		{"refresh", "refresh", "refresh", "ServiceRefresh/EdDSA", true},
 		{"refresh_reuse", "refresh, reuse detected", "refresh", "ServiceRefresh/EdDSA", true},
 		{"logout", "logout", "logout", "RefreshTokenWork", true},
+		{"logout_others", "logout others (5 sessions)", "logout", "RefreshTokenWork", true},
 		{"logout_all_5", "logout everywhere (5 sessions)", "logout", "RefreshTokenWork", true},
+		{"list_sessions", "device list (5 sessions)", "account", "", true},
+		{"sign_out", "sign out one session", "account", "", true},
+		{"reauthenticate", "reauthenticate", "account", "Argon2idOWASP/Verify+Mint/EdDSA", true},
+		{"change_password", "password change (5 sessions)", "account", "Argon2idOWASP/Verify+Argon2idOWASP/Hash+Mint/EdDSA", true},
 		{"authorize", "authorize (per protected request)", "authorizer", "AuthorizerPath/EdDSA", true},
 		{"classic", "classic session lookup (baseline, per request)", "authorizer", "", true},
 		{"stateless", "stateless JWT (baseline, API Gateway's built-in JWT authorizer)", "", "", true},
@@ -347,7 +368,10 @@ func (r *report) opCosts() []opCost {
 		}
 		c := opCost{name: d.name, rrus: op.ExpectedRCU, wrus: op.ExpectedWCU, roundTrips: op.RoundTrips, function: d.function, apiGW: d.apiGW}
 		if d.bench != "" {
-			c.cpuMs, c.cpuFrom = r.cpuMs(d.bench), d.bench
+			for _, name := range strings.Split(d.bench, "+") {
+				c.cpuMs += r.cpuMs(name)
+			}
+			c.cpuFrom = d.bench
 		}
 		c.ddb = c.rrus*priceRRU + c.wrus*priceWRU
 		if d.function != "" {
@@ -383,8 +407,8 @@ func (r *report) targetsSection() string {
 		b, hp := r.b("AuthorizerPath/"+alg), r.b("HotPath/"+alg)
 		ratio := hp.metric("path/sig")
 		t.add("authorizer CPU path within 1.5× of the signature check alone, "+alg,
-			fmt.Sprintf("%s× (median of %d alternating runs, %s–%s; %s against %s µs)", f2(ratio), len(hp.metrics["path/sig"]),
-				f2(minOf(hp.metrics["path/sig"])), f2(maxOf(hp.metrics["path/sig"])), f1(hp.metric("path-ns/op")/1e3), f1(hp.metric("sig-ns/op")/1e3)),
+			fmt.Sprintf("%s× (median of %d alternating runs, %s–%s; %s against %s µs)", f3(ratio), len(hp.metrics["path/sig"]),
+				f3(minOf(hp.metrics["path/sig"])), f3(maxOf(hp.metrics["path/sig"])), f1(hp.metric("path-ns/op")/1e3), f1(hp.metric("sig-ns/op")/1e3)),
 			metNot(ratio <= 1.5))
 		t.add("authorizer CPU path ≤ 100 allocs, "+alg, fmt.Sprintf("%.0f allocs/op", b.allocs()), metNot(b.allocs() <= 100))
 		if path := hp.metric("path-ns/op") / 1e3; alg != "RS256" {
@@ -412,7 +436,7 @@ func (r *report) targetsSection() string {
 	t.add("refresh: reuse detected in that same request", fmt.Sprintf("%s in one request: %d round trips (failed conditional UpdateItem returning the old item, then the revoking UpdateItem), %s WCU", reuse.Outcome, reuse.RoundTrips, f2(reuse.ExpectedWCU)), metNot(reuse.Outcome == "HTTP 401" && reuse.RoundTrips <= 2))
 	l := r.ops["login"]
 	t.add("login: ≤ 2 round trips", fmt.Sprintf("%d", l.RoundTrips), metNot(l.RoundTrips <= 2))
-	t.add("login: ≤ 0.5 RCU + 1 WCU besides the hash", fmt.Sprintf("%s RCU + %s WCU by the rules (transaction: 2 × 2 items, + %s index write; DynamoDB Local reported %s WCU)", f2(l.ExpectedRCU), f2(l.ExpectedWCU), f2(l.ExpectedGSI), f2(l.MeasuredWCU)), metNot(l.ExpectedRCU <= 0.5 && l.ExpectedWCU <= 1))
+	t.add("login: ≤ 0.5 RCU + 1 WCU besides the hash", fmt.Sprintf("%s RCU + %s WCU by the rules (the counted attempt, then a transaction of 2 items at 2 WCU each; DynamoDB Local reported %s WCU)", f2(l.ExpectedRCU), f2(l.ExpectedWCU), f2(l.MeasuredWCU)), metNot(l.ExpectedRCU <= 0.5 && l.ExpectedWCU <= 1))
 	lo := r.ops["logout"]
 	t.add("logout: 1 round trip", fmt.Sprintf("%d", lo.RoundTrips), metNot(lo.RoundTrips == 1))
 	maxBin, maxZip := int64(0), int64(0)
@@ -446,7 +470,7 @@ func callNames(op results.Operation) string {
 }
 
 func (r *report) ddbSection() string {
-	t := &table{head: []string{"operation", "DynamoDB calls", "round trips", "HTTP attempts", "RCU (rules)", "WCU (rules)", "of which index", "RCU / WCU reported by DynamoDB Local", "on-demand $ per million ops"}}
+	t := &table{head: []string{"operation", "DynamoDB calls", "round trips", "HTTP attempts", "RCU (rules)", "WCU (rules)", "RCU / WCU reported by DynamoDB Local", "on-demand $ per million ops"}}
 	for _, op := range r.cost.Operations {
 		var names []string
 		for _, c := range op.Calls {
@@ -467,7 +491,7 @@ func (r *report) ddbSection() string {
 		if op.Unreported > 0 {
 			reported += fmt.Sprintf(" (%d call(s) reported nothing)", op.Unreported)
 		}
-		t.add(op.Name, calls, strconv.Itoa(op.RoundTrips), strconv.Itoa(op.HTTPAttempts), f2(op.ExpectedRCU), f2(op.ExpectedWCU), f2(op.ExpectedGSI), reported,
+		t.add(op.Name, calls, strconv.Itoa(op.RoundTrips), strconv.Itoa(op.HTTPAttempts), f2(op.ExpectedRCU), f2(op.ExpectedWCU), reported,
 			money(op.ExpectedRCU*priceRRU+op.ExpectedWCU*priceWRU))
 	}
 	var b strings.Builder
@@ -564,10 +588,10 @@ func (r *report) hotPathSection() string {
 		hp := r.b("HotPath/" + alg)
 		var each []string
 		for _, v := range hp.metrics["path/sig"] {
-			each = append(each, f2(v))
+			each = append(each, f3(v))
 		}
 		us := func(unit string) string { return f1(hp.metric(unit)/1e3) + " µs" }
-		t.add(alg, us("path-ns/op"), us("verify-ns/op"), us("sig-ns/op"), "**"+f2(hp.metric("path/sig"))+"×**",
+		t.add(alg, us("path-ns/op"), us("verify-ns/op"), us("sig-ns/op"), "**"+f3(hp.metric("path/sig"))+"×**",
 			strings.Join(each, ", "), fmt.Sprintf("%.0f", r.b("AuthorizerPath/"+alg).allocs()))
 	}
 	return t.String()
@@ -655,30 +679,133 @@ func (r *report) moneySection() string {
 	return t.String()
 }
 
-func (r *report) monthSection() string {
+// usage is the busy user-month both month tables model.
+type usage struct {
+	activeS                            float64 // seconds of activity a month
+	every                              float64 // seconds between protected requests
+	protected, refreshes, logins, outs float64 // per month
+}
+
+func busyMonth() usage {
 	const days = 30.0
-	protected := 8 * 3600 / 10.0 * days
-	refreshes := 8 * 4 * days
-	logins := 1 * days
-	logouts := 1 * days
-	costs := map[string]opCost{}
+	active := 8 * 3600 * days
+	return usage{activeS: active, every: 10, protected: active / 10, refreshes: 8 * 4 * days, logins: days, outs: days}
+}
+
+// costs indexes opCosts by name; all and ddb are $ per operation (everything, and
+// DynamoDB only), lam the authorizer-style part that a cached decision saves (Lambda
+// and DynamoDB, not API Gateway).
+type costs map[string]opCost
+
+func (c costs) all(name string) float64   { o := c[name]; return (o.ddb + o.lam + o.api) / 1e6 }
+func (c costs) ddb(name string) float64   { return c[name].ddb / 1e6 }
+func (c costs) saved(name string) float64 { o := c[name]; return (o.ddb + o.lam) / 1e6 }
+
+func (r *report) costs() costs {
+	m := costs{}
 	for _, c := range r.opCosts() {
-		costs[c.name] = c
+		m[c.name] = c
 	}
-	per := func(name string) float64 { c := costs[name]; return (c.ddb + c.lam + c.api) / 1e6 }
-	perDDB := func(name string) float64 { return costs[name].ddb / 1e6 }
-	session := logins*per("login") + refreshes*per("refresh") + logouts*per("logout")
-	sessionDDB := logins*perDDB("login") + refreshes*perDDB("refresh") + logouts*perDDB("logout")
+	return m
+}
+
+const (
+	opAuthorize = "authorize (per protected request)"
+	opClassic   = "classic session lookup (baseline, per request)"
+	opStateless = "stateless JWT (baseline, API Gateway's built-in JWT authorizer)"
+)
+
+// session is what logins, refreshes and logouts cost a user-month: everything, and
+// the DynamoDB part.
+func (u usage) session(c costs) (all, ddb float64) {
+	all = u.logins*c.all("login") + u.refreshes*c.all("refresh") + u.outs*c.all("logout")
+	ddb = u.logins*c.ddb("login") + u.refreshes*c.ddb("refresh") + u.outs*c.ddb("logout")
+	return all, ddb
+}
+
+// accountUse is the assumed monthly use of the account routes: a device list and a
+// reauthentication a week, one password change, one session signed out and one
+// "log out others" a month.
+var accountUse = []struct {
+	op string
+	n  float64
+}{
+	{"device list (5 sessions)", 4}, {"reauthenticate", 4}, {"password change (5 sessions)", 1},
+	{"sign out one session", 1}, {"logout others (5 sessions)", 1},
+}
+
+func (r *report) monthSection() string {
+	u, c := busyMonth(), r.costs()
+	session, sessionDDB := u.session(c)
+	var account, accountDDB float64
+	for _, a := range accountUse {
+		account += a.n * c.all(a.op)
+		accountDDB += a.n * c.ddb(a.op)
+	}
 	t := &table{head: []string{"design", "per user-month: DynamoDB", "per user-month: everything (DynamoDB + Lambda model + API Gateway)", "per 10,000 active users"}}
-	ours := protected*per("authorize (per protected request)") + session
-	oursDDB := protected*perDDB("authorize (per protected request)") + sessionDDB
-	classic := protected*per("classic session lookup (baseline, per request)") + logins*per("login") + logouts*per("logout")
-	classicDDB := protected*perDDB("classic session lookup (baseline, per request)") + logins*perDDB("login") + logouts*perDDB("logout")
-	stateless := protected*per("stateless JWT (baseline, API Gateway's built-in JWT authorizer)") + logins*per("login") + refreshes*per("refresh")
-	statelessDDB := logins*perDDB("login") + refreshes*perDDB("refresh")
+	ours := u.protected*c.all(opAuthorize) + session
+	oursDDB := u.protected*c.ddb(opAuthorize) + sessionDDB
+	classic := u.protected*c.all(opClassic) + u.logins*c.all("login") + u.outs*c.all("logout")
+	classicDDB := u.protected*c.ddb(opClassic) + u.logins*c.ddb("login") + u.outs*c.ddb("logout")
+	stateless := u.protected*c.all(opStateless) + u.logins*c.all("login") + u.refreshes*c.all("refresh")
+	statelessDDB := u.logins*c.ddb("login") + u.refreshes*c.ddb("refresh")
 	t.add("this service", money(oursDDB), money(ours), money(ours*1e4))
+	t.add("this service, with the account routes used as stated above", money(oursDDB+accountDDB), money(ours+account), money((ours+account)*1e4))
 	t.add("classic server-side session in DynamoDB (Lambda authorizer, same login/logout)", money(classicDDB), money(classic), money(classic*1e4))
 	t.add("stateless JWT, API Gateway JWT authorizer (no revocation; logins/refreshes as ours)", money(statelessDDB), money(stateless), money(stateless*1e4))
-	return fmt.Sprintf("Usage model: active 8 h a day, 30 days; a protected request every 10 s (%.0f a month), a refresh every 15 min (%.0f), one login and one logout a day (%.0f each).\n\n%s",
-		protected, refreshes, logins, t.String())
+	var uses []string
+	for _, a := range accountUse {
+		uses = append(uses, fmt.Sprintf("%s × %.0f", a.op, a.n))
+	}
+	return fmt.Sprintf("Usage model: active 8 h a day, 30 days; a protected request every %.0f s (%.0f a month), a refresh every 15 min (%.0f), one login and one logout a day (%.0f each). The account routes, where counted: %s a month (%s).\n\n%s",
+		u.every, u.protected, u.refreshes, u.logins, strings.Join(uses, ", "), money(account), t.String())
+}
+
+// cacheTTLs are the AuthorizerCacheTtl settings the curve compares.
+var cacheTTLs = []float64{0, 60, 300}
+
+// curveSection sets the worst-case time a revoked access token keeps working against
+// the cost of the busy user-month, for API Gateway's authorizer cache settings and
+// the baselines. With a TTL of T seconds API Gateway reuses a decision per
+// Authorization header for T seconds, so the authorizer (its Lambda and its DynamoDB
+// read) runs once per T of activity instead of once per request; API Gateway still
+// charges every request. Each revocation marks the session item the authorizer reads,
+// so the decision is stale for at most T.
+func (r *report) curveSection() string {
+	u, c := busyMonth(), r.costs()
+	session, sessionDDB := u.session(c)
+	accessTTL := config.DefaultAccessTokenTTL
+	t := &table{head: []string{"design and setting", "a revoked access token keeps working, at worst", "authorizer runs per user-month", "per user-month: DynamoDB", "per user-month: everything", "per 10,000 active users"}}
+	classic := u.protected*c.all(opClassic) + u.logins*c.all("login") + u.outs*c.all("logout")
+	classicDDB := u.protected*c.ddb(opClassic) + u.logins*c.ddb("login") + u.outs*c.ddb("logout")
+	t.add("classic server-side session in DynamoDB", "0 (the next request)", fmt.Sprintf("%.0f", u.protected), money(classicDDB), money(classic), money(classic*1e4))
+	for _, ttl := range cacheTTLs {
+		runs := u.protected
+		if ttl > u.every {
+			runs = u.activeS / ttl
+		}
+		all := runs*c.saved(opAuthorize) + u.protected*priceHTTPAPI/1e6 + session
+		ddb := runs*c.ddb(opAuthorize) + sessionDDB
+		name, late := fmt.Sprintf("this service, `AuthorizerCacheTtl` %.0f", ttl), fmt.Sprintf("%.0f s", ttl)
+		if fmt.Sprintf("%.0f", ttl) == r.ttlDef {
+			name += " (the default)"
+		}
+		if ttl == 0 {
+			late = "0 (the next request)"
+		}
+		t.add(name, late, fmt.Sprintf("%.0f", runs), money(ddb), money(all), money(all*1e4))
+	}
+	stateless := u.protected*c.all(opStateless) + u.logins*c.all("login") + u.refreshes*c.all("refresh")
+	statelessDDB := u.logins*c.ddb("login") + u.refreshes*c.ddb("refresh")
+	t.add(fmt.Sprintf("stateless JWT, API Gateway JWT authorizer, our %.0f-min access tokens", accessTTL.Minutes()), fmt.Sprintf("%.0f min (the access token's lifetime)", accessTTL.Minutes()), "0", money(statelessDDB), money(stateless), money(stateless*1e4))
+	for _, cg := range []struct {
+		tier  string
+		price float64
+	}{{"Lite", priceCognitoLiteMAU}, {"Essentials", priceCognitoEssentialsMAU}} {
+		all := cg.price + u.protected*priceHTTPAPI/1e6
+		t.add(fmt.Sprintf("Cognito %s ($%g per MAU) + API Gateway JWT authorizer", cg.tier, cg.price), fmt.Sprintf("%.0f min (Cognito's default access token lifetime)", cognitoAccessTTL.Minutes()),
+			"0", "$0", money(all), money(all*1e4))
+	}
+	return fmt.Sprintf("The busy user-month of the table above (%.0f protected requests, %.0f s apart, over %.0f h of activity); this service's logins, refreshes and logouts as there (%s). With a TTL of T s the authorizer runs once per T s of activity and access token (%.0f s ÷ T; a token lives %.0f s, a multiple of each T here), at most once per request. Each run costs the measured `authorize` (DynamoDB %s + modelled Lambda %s per million); API Gateway's %s per million is charged for every request, cached or not.\n\n%s",
+		u.protected, u.every, u.activeS/3600, money(session), u.activeS, accessTTL.Seconds(), money(c[opAuthorize].ddb), money(c[opAuthorize].lam), money(priceHTTPAPI), t.String())
 }
