@@ -36,6 +36,11 @@ const (
 	// 401 invalid_grant, where the contract says 204 (service.go, logoutMany returns
 	// revokeForReuse's ErrInvalidGrant; the "session" scope swallows it).
 	LogoutOthersTheft401 Deviation = 1 << iota
+	// SignOutLostAnswer404: DELETE /auth/sessions/{id} whose UpdateItem answer is
+	// lost (the SDK sends it again) ends the session (right) but answers 404: the
+	// retry's condition (the session is live) fails on the first attempt's own write
+	// (ddb.Store.SignOut).
+	SignOutLostAnswer404
 )
 
 func secs(d time.Duration) int64 { return int64(d / time.Second) }
@@ -269,6 +274,8 @@ func (m *model) step(s0 *state, in Input, out Output) []*state {
 			return []*state{s.without(i)}
 		case out.Status == 404 && i < 0:
 			return []*state{s}
+		case out.Status == 404 && in.Lost > 0 && m.p.Tolerate&SignOutLostAnswer404 != 0:
+			return []*state{s.without(i)}
 		}
 		return nil
 	case PasswordEnd:

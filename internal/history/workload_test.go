@@ -34,9 +34,6 @@ type config struct {
 	// for answering, so storage gets the rest.
 	opTimeout time.Duration
 	tolerate  Deviation // known violations the check accepts
-	// logins is the share of steps of a signed-in device that log in again (besides
-	// the mix's own 6%): logins racing each other at the session cap.
-	logins float64
 	// logoutAll is the share of steps that log out everywhere (besides the mix's 2%):
 	// every device of the account then logs in again at once, below the cap.
 	logoutAll float64
@@ -197,11 +194,7 @@ func (r *run) step(c *client) {
 		r.login(c)
 		return
 	}
-	switch x := c.rng.Float64(); {
-	case x < r.cfg.logins:
-		r.login(c)
-		return
-	case x < r.cfg.logins+r.cfg.logoutAll:
+	if c.rng.Float64() < r.cfg.logoutAll {
 		r.logout(c, c.rt, "all")
 		return
 	}
