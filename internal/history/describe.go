@@ -3,16 +3,14 @@ package history
 import (
 	"fmt"
 	"strings"
+
+	"github.com/example/sessions/internal/session"
 )
 
-// short is how a session appears in descriptions: a prefix of its ID (IDs are not
-// credentials; the tokens never appear at all).
-func short(sid string) string {
-	if len(sid) > 6 {
-		return sid[:6]
-	}
-	return sid
-}
+// short is how a session appears in descriptions: the prefix of its ID the service's
+// logs show (session.LogID: its deadline and 40 random bits; IDs are not credentials,
+// and the tokens never appear at all).
+func short(sid string) string { return session.LogID(sid) }
 
 func (p Params) at(t int64) string { return fmt.Sprintf("+%ds", t-p.Epoch) }
 
@@ -42,7 +40,10 @@ func (p Params) describeOp(in Input, out Output) string {
 		fmt.Fprintf(&b, "password-end(%s→%s, in %s)", in.Password, in.NewPassword, short(in.SID))
 	}
 	if in.Lost > 0 {
-		fmt.Fprintf(&b, " [%d lost answers]", in.Lost)
+		fmt.Fprintf(&b, " [%d counting answers lost]", in.Lost)
+	}
+	if in.LostTx {
+		b.WriteString(" [a transaction's answer lost]")
 	}
 	b.WriteString(" → ")
 	b.WriteString(p.describeOut(in, out))

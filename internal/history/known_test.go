@@ -64,3 +64,56 @@ func TestKnownViolationSignOutWithALostAnswerAnswers404(t *testing.T) {
 		t.Error("the signed-out session is still live")
 	}
 }
+
+// Found by TestConcurrentHistoriesAreLinearizable (seeds 23 and 24, 1,500 operations,
+// faults 0.2): the password change's transaction commits and its answer is lost; the
+// SDK sends it again and that attempt is cancelled by a TransactionConflict, which the
+// service retries itself (retryConflict) as a new transaction. Its condition (the
+// password hash as read) fails on the first attempt's own write, the change is
+// decided again on the record as it now is, and the current password no longer
+// matches: 401 invalid_credentials, while the password has been changed and every
+// other session ended.
+func TestKnownViolationPasswordChangeWithALostAnswerAnswers401(t *testing.T) {
+	h := repro(t)
+	u := h.CreateUser(t, "alice", "", "")
+	caller := h.Login(t, u.Name, u.Password)
+	const next = "a new password of alice's"
+	// The change's transaction: the login record, the token record, the kept session.
+	lost := h.Net.Inject("TransactWriteItems", 1, testenv.LoseResponse())
+	conflict := h.Net.Inject("TransactWriteItems", 1, testenv.Cancelled("None", "None", "TransactionConflict"))
+	resp := h.ChangePassword(t, caller.AccessToken, u.Password, next)
+	if lost() != 1 || conflict() != 1 {
+		t.Fatal("the faults did not hit the change's transaction")
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("password change whose committed answer was lost: %d %s, want 200", resp.StatusCode, resp.Body)
+	}
+	if got := testenv.Call(t, h.App.API.Login, testenv.LoginReq(u.Name, next)).StatusCode; got != http.StatusOK {
+		t.Fatalf("login with the new password: %d; the change did not happen, so this is not the violation", got)
+	}
+}
+
+// Found by TestConcurrentHistoriesAreLinearizable (seed 26, 1,500 operations, faults
+// 0.2; the workload refuses a 500), with the faults of the password change above: a
+// login's session transaction commits and
+// its answer is lost; the SDK's second attempt is cancelled by a TransactionConflict;
+// the service writes again (retryConflict), and that new transaction's Put finds its
+// own session already there: "session id taken" (ErrExists), which no handler maps,
+// so 500 internal_error, for a login whose session exists (and counts for the cap).
+func TestKnownViolationLoginWithALostAnswerAnswers500(t *testing.T) {
+	h := repro(t)
+	u := h.CreateUser(t, "alice", "", "")
+	// The login's transaction: the session's Put and the login record's Update.
+	lost := h.Net.Inject("TransactWriteItems", 1, testenv.LoseResponse())
+	conflict := h.Net.Inject("TransactWriteItems", 1, testenv.Cancelled("None", "TransactionConflict"))
+	resp := testenv.Call(t, h.App.API.Login, testenv.LoginReq(u.Name, u.Password))
+	if lost() != 1 || conflict() != 1 {
+		t.Fatal("the faults did not hit the login's transaction")
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("login whose committed answer was lost: %d %s, want 200", resp.StatusCode, resp.Body)
+	}
+	if n := len(h.Sessions(t)); n != 1 {
+		t.Fatalf("%d sessions stored, want the one the login opened", n)
+	}
+}

@@ -41,6 +41,20 @@ const (
 	// retry's condition (the session is live) fails on the first attempt's own write
 	// (ddb.Store.SignOut).
 	SignOutLostAnswer404
+	// PasswordChangeLostAnswer401: POST /auth/password whose transaction committed with
+	// its answer lost, and whose SDK retry was cancelled by a conflict, writes again
+	// (retryConflict, a new transaction); that one's condition (the password hash as
+	// read) fails on the first one's own write, the change is decided again on the
+	// record as it now is, and the current password no longer matches: 401
+	// invalid_credentials, though the password was changed and the other sessions
+	// ended.
+	PasswordChangeLostAnswer401
+	// LoginLostAnswer500: a login whose session transaction committed with its answer
+	// lost, and whose SDK retry was cancelled by a conflict, writes a new transaction
+	// whose Put finds its own session: ErrExists, answered 500 internal_error. The
+	// model takes any 5xx as an unknown outcome, so this one only makes the workload
+	// complain of a 500 (which it does for every other 500).
+	LoginLostAnswer500
 )
 
 func secs(d time.Duration) int64 { return int64(d / time.Second) }
@@ -97,6 +111,8 @@ type Input struct {
 	// more. Reached is how many reached the table at all (a bound for an operation
 	// whose outcome is unknown).
 	Lost, Reached int
+	// LostTx: a transaction of the operation reached the table and its answer was lost.
+	LostTx bool
 }
 
 // Status of an output besides the HTTP statuses.
@@ -568,7 +584,11 @@ func (m *model) passwordEnd(s *state, in Input, out Output) []*state {
 		return []*state{r}
 	case out.Status == 401 && out.Code == "invalid_credentials":
 		// The password was changed by someone else since it was checked.
-		return when(in.Password != s.pw, s)
+		res := when(in.Password != s.pw, s)
+		if r != nil && in.LostTx && m.p.Tolerate&PasswordChangeLostAnswer401 != 0 {
+			res = append(res, r)
+		}
+		return res
 	case out.Status == 401 && out.Code == "invalid_grant":
 		// The caller's session ended since the check (decided on the password as
 		// checked, so whatever the password is now).

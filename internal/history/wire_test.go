@@ -229,6 +229,7 @@ func setBody(req *http.Request, body []byte) {
 // summary is what the checker needs from an operation's requests.
 type summary struct {
 	lost, reached int   // counting writes (UpdateItem) answered lost / reaching the table
+	lostTx        bool  // a transaction reached the table and its answer was lost
 	split         bool  // requests followed the last counting write: it reached its second write
 	t1            int64 // when the last counting write had finished at the table
 	failed        bool  // some request did not get the table's own answer
@@ -254,6 +255,7 @@ func (ow *opWire) summary() summary {
 		}
 		if !r.answered {
 			s.failed = true
+			s.lostTx = s.lostTx || (r.op == "TransactWriteItems" && r.reached)
 		}
 		if r.fault != "" {
 			notes = append(notes, r.op+":"+r.fault)
