@@ -4,6 +4,7 @@ import (
 	"flag"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/example/sessions/internal/testenv"
 )
@@ -115,5 +116,38 @@ func TestKnownViolationLoginWithALostAnswerAnswers500(t *testing.T) {
 	}
 	if n := len(h.Sessions(t)); n != 1 {
 		t.Fatalf("%d sessions stored, want the one the login opened", n)
+	}
+}
+
+// Found by TestConcurrentHistoriesAreLinearizable (seed 22, 1,500 operations, faults
+// 0.2; in its first rounds, no fault involved): a login at the session cap reads the
+// listed sessions and decides to end the least recently used; before its transaction
+// lands, another of the sessions is signed out (or logged out: one UpdateItem on the
+// session, which leaves the login record's list and its change counter as they were).
+// The login's conditions (the list unchanged, the evicted session unrotated and not
+// revoked) all still hold, so it ends the least recently used session although the
+// sign-out had made room: one device more is signed out than the cap requires.
+func TestKnownViolationALoginAtTheCapEvictsThoughASignOutMadeRoom(t *testing.T) {
+	h := repro(t)
+	u := h.CreateUser(t, "alice", "", "")
+	lru := h.Login(t, u.Name, u.Password)
+	h.Clock.Advance(time.Second)
+	gone := h.Login(t, u.Name, u.Password)
+	h.Clock.Advance(time.Second)
+	h.Login(t, u.Name, u.Password) // the cap, 3
+	h.Clock.Advance(time.Second)
+	// The sign-out lands between the login's read of the sessions and its write.
+	h.Net.Inject("TransactWriteItems", 1, func(req *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+		if err := h.App.Service.SignOut(req.Context(), u.ID, gone.SessionID); err != nil {
+			t.Errorf("sign-out: %v", err)
+		}
+		return next(req)
+	})
+	h.Login(t, u.Name, u.Password)
+	if !h.Revoked(t, gone.SessionID) {
+		t.Fatal("the sign-out did not land")
+	}
+	if h.Revoked(t, lru.SessionID) {
+		t.Error("the least recently used session was ended though, when the login landed, the user had room for one more session")
 	}
 }

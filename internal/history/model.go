@@ -55,6 +55,14 @@ const (
 	// model takes any 5xx as an unknown outcome, so this one only makes the workload
 	// complain of a 500 (which it does for every other 500).
 	LoginLostAnswer500
+	// LoginAtCapEvictsAfterRoomMade: a login at the session cap decides on the sessions
+	// as it read them to end the least recently used; a sign-out or logout of another
+	// session in between (one UpdateItem on that session, the list and its counter
+	// untouched) leaves every condition of the login's write true, so it ends the least
+	// recently used session though there is room by then. Tolerating it, the model lets
+	// any login end its user's least recently used session (so a needless eviction is
+	// not found while it is tolerated).
+	LoginAtCapEvictsAfterRoomMade
 )
 
 func secs(d time.Duration) int64 { return int64(d / time.Second) }
@@ -420,8 +428,12 @@ func (m *model) admit(s *state, n sess) []*state {
 	base := s.clone()
 	base.fails, base.lastFail = 0, 0
 	extra := len(base.sessions) + 1 - m.p.MaxSessions
+	evicted := m.evict(base, extra)
+	if extra <= 0 && len(base.sessions) > 0 && m.p.MaxSessions > 0 && m.p.Tolerate&LoginAtCapEvictsAfterRoomMade != 0 {
+		evicted = append(evicted, m.evict(base, 1)...)
+	}
 	var out []*state
-	for _, e := range m.evict(base, extra) {
+	for _, e := range evicted {
 		e.sessions = append(e.sessions, n)
 		out = append(out, e)
 	}
