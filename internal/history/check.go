@@ -50,7 +50,7 @@ type Violation struct {
 	User string
 	Ops  int // operations of the user's history
 	// Rounds is the shortest failing prefix, in rounds; Witness its smallest failing
-	// part: the operations of its last rounds, started from every state the rounds
+	// part: the operations of its last round, started from every state the rounds
 	// before can leave (Start), with the answers it does not need set aside.
 	Rounds  int
 	Start   []string
@@ -138,58 +138,52 @@ func rounds(ops []Op) [][]Op {
 // explain finds the smallest failing part of a history, soundly: each step keeps a
 // history that fails only if the original does.
 //
-//  1. The shortest failing prefix in whole rounds (a later round's operations start
-//     after every operation of an earlier one has returned, so they cannot explain it).
-//  2. The latest round k such that its rounds from k on fail from every state the
-//     rounds before k can leave (computed exactly: every order of each round).
-//  3. Authorizer decisions (which change nothing) dropped, and answers replaced by
-//     "unknown" (which allows more), while it still fails.
+//  1. The states the account can be in after each round, exactly: every order of the
+//     round's operations their real-time order allows, from every state after the
+//     round before (a round's operations start after every operation of the rounds
+//     before returned). The first round that leaves no state is the failing one.
+//  2. That round alone, from the states before it, fails; authorizer decisions (which
+//     change nothing) are dropped from it and answers replaced by "unknown" (which
+//     allows more) while it still fails.
 func (c *checker) explain(user string, ops []Op) Violation {
 	rs := rounds(ops)
-	lo, hi := -1, len(rs)-1 // a prefix through round lo passes, through hi fails
-	for hi-lo > 1 {
-		mid := (lo + hi) / 2
-		if c.result(c.init, slices.Concat(rs[:mid+1]...)) == porcupine.Illegal {
-			hi = mid
-		} else {
-			lo = mid
-		}
-	}
-	starts := [][]*state{c.init}
-	for j := range hi {
-		starts = append(starts, c.reach(starts[j], rs[j]))
-	}
-	k := hi
-	for ; k > 0; k-- {
-		if c.result(starts[k], slices.Concat(rs[k:hi+1]...)) == porcupine.Illegal {
+	from := c.init
+	k := 0
+	for ; k < len(rs); k++ {
+		next := c.reach(from, rs[k])
+		if len(next) == 0 {
 			break
 		}
+		from = next
 	}
-	from := starts[k]
-	witness := slices.Clone(slices.Concat(rs[k : hi+1]...))
+	if k == len(rs) {
+		// porcupine and the round-by-round search disagree: a fault of this package.
+		return Violation{User: user, Ops: len(ops), Text: fmt.Sprintf("user %s: porcupine finds no order, "+
+			"but every round has one: the checker is inconsistent", user)}
+	}
+	illegal := func(w []Op) bool { return len(c.reach(from, w)) == 0 }
+	witness := slices.Clone(rs[k])
 	for i := 0; i < len(witness); {
 		if witness[i].In.Kind == Authorize {
-			cand := slices.Delete(slices.Clone(witness), i, i+1)
-			if c.result(from, cand) == porcupine.Illegal {
+			if cand := slices.Delete(slices.Clone(witness), i, i+1); illegal(cand) {
 				witness = cand
 				continue
 			}
 		}
 		i++
 	}
-	for i := range witness {
-		op := witness[i]
+	for i, op := range witness {
 		// A login's session keeps its ID only through the answer, so that answer stays.
 		if op.Out.Status == Unknown || (op.In.Kind == LoginOpen && op.Out.Status == 200) {
 			continue
 		}
 		cand := slices.Clone(witness)
 		cand[i].Out, cand[i].Aside, cand[i].seen = Output{Status: Unknown, Ambiguous: true}, true, op.Out
-		if c.result(from, cand) == porcupine.Illegal {
+		if illegal(cand) {
 			witness = cand
 		}
 	}
-	v := Violation{User: user, Ops: len(ops), Rounds: hi + 1, Witness: witness, from: from}
+	v := Violation{User: user, Ops: len(ops), Rounds: k + 1, Witness: witness, from: from}
 	for _, s := range from {
 		v.Start = append(v.Start, c.p.describeState(s))
 	}
@@ -213,15 +207,18 @@ func (c *checker) reach(from []*state, ops []Op) []*state {
 		}
 	}
 	full := uint64(1)<<len(ops) - 1
-	seen := map[string]bool{}
+	type visit struct {
+		done uint64
+		key  string
+	}
+	seen := map[visit]bool{}
 	out := map[string]*state{}
 	var walk func(done uint64, s *state)
 	walk = func(done uint64, s *state) {
-		k := fmt.Sprintf("%x|%s", done, s.key)
-		if seen[k] {
+		if seen[visit{done, s.key}] {
 			return
 		}
-		seen[k] = true
+		seen[visit{done, s.key}] = true
 		if done == full {
 			out[s.key] = s
 			return
@@ -247,7 +244,7 @@ func (c *checker) reach(from []*state, ops []Op) []*state {
 
 func (c *checker) text(v Violation, firstRound int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "user %s: the first %d rounds of its %d operations fail; the smallest failing part starts at round %d,\n",
+	fmt.Fprintf(&b, "user %s: the first %d rounds of its %d operations fail; the smallest failing part is round %d,\n",
 		v.User, v.Rounds, v.Ops, firstRound)
 	fmt.Fprintf(&b, "when the user can be in any of %d states:\n", len(v.Start))
 	for _, s := range v.Start {

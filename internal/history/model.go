@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -184,7 +185,12 @@ func (s *state) clone() *state {
 	return &c
 }
 
+// seal gives a new state its canonical order and key (a state with a key is sealed
+// already: every change is made on a clone, which has none).
 func (s *state) seal() *state {
+	if s.key != "" {
+		return s
+	}
 	slices.SortFunc(s.sessions, func(a, b sess) int {
 		if (a.id == "") != (b.id == "") {
 			if a.id == "" {
@@ -195,12 +201,23 @@ func (s *state) seal() *state {
 		return cmp.Or(strings.Compare(a.id, b.id), cmp.Compare(a.lastUsed, b.lastUsed), cmp.Compare(a.rotated, b.rotated),
 			cmp.Compare(a.idle, b.idle), cmp.Compare(a.abs, b.abs), cmp.Compare(a.ver, b.ver), cmp.Compare(a.gen, b.gen))
 	})
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d|%s|%d|%d|%d", s.now, s.pw, s.ver, s.fails, s.lastFail)
-	for _, x := range s.sessions {
-		fmt.Fprintf(&b, "|%s,%d,%d,%d,%d,%d,%d", x.id, x.gen, x.rotated, x.lastUsed, x.idle, x.abs, x.ver)
+	b := make([]byte, 0, 32+len(s.sessions)*64)
+	b = strconv.AppendInt(b, s.now, 10)
+	b = append(b, '|')
+	b = append(b, s.pw...)
+	for _, n := range []int64{s.ver, s.fails, s.lastFail} {
+		b = append(b, '|')
+		b = strconv.AppendInt(b, n, 10)
 	}
-	s.key = b.String()
+	for _, x := range s.sessions {
+		b = append(b, '|')
+		b = append(b, x.id...)
+		for _, n := range []int64{int64(x.gen), x.rotated, x.lastUsed, x.idle, x.abs, x.ver} {
+			b = append(b, ',')
+			b = strconv.AppendInt(b, n, 10)
+		}
+	}
+	s.key = string(b)
 	return s
 }
 
@@ -256,6 +273,9 @@ func (m *model) advance(s *state, t int64) *state {
 		// The workload only moves the clock between rounds whose operations have all
 		// returned, so this would be a fault of the workload, not of the service.
 		panic(fmt.Sprintf("history: operation at %d linearized after one at %d", t, s.now))
+	}
+	if t == s.now && !slices.ContainsFunc(s.sessions, func(x sess) bool { return !x.live(t) }) {
+		return s // states are immutable: no copy until one changes
 	}
 	c := s.clone()
 	c.now = t
