@@ -1,6 +1,7 @@
 package history
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -84,7 +85,7 @@ func Check(h History, o CheckOptions) Report {
 	r := Report{Users: len(users), Ops: len(h.Ops)}
 	for _, u := range users {
 		ops := byUser[u]
-		slices.SortStableFunc(ops, func(a, b Op) int { return int(a.Call - b.Call) })
+		slices.SortStableFunc(ops, func(a, b Op) int { return cmp.Compare(a.Call, b.Call) })
 		c := checker{p: h.Params, init: []*state{initial(h.Passwords[u])}, timeout: o.Timeout}
 		switch c.result(c.init, ops) {
 		case porcupine.Ok:

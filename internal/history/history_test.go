@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -178,6 +179,14 @@ func TestTheCheckerFindsAPlantedBug(t *testing.T) {
 			t.Logf("found:\n%s", v.Text)
 			if !slices.ContainsFunc(v.Witness, func(op Op) bool { return !op.Aside && tc.want(op) }) {
 				t.Errorf("the violation needs none of the answers the bug makes")
+			}
+			for _, f := range v.Files {
+				if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+					t.Errorf("visualisation %s not written: %v", f, err)
+				}
+			}
+			if len(v.Files) != 2 {
+				t.Errorf("visualisations written: %v, want the witness and the failing prefix", v.Files)
 			}
 		})
 	}

@@ -69,7 +69,7 @@ const (
 func secs(d time.Duration) int64 { return int64(d / time.Second) }
 
 // Kind is what an operation does. A login and a password change are two operations
-// each when they reached their second write (see Input.Kind).
+// each when they reached their second write (see the package comment).
 type Kind uint8
 
 // The operations of the model.
@@ -81,20 +81,24 @@ const (
 	// LoginOpen is the second half: the session write (with the evictions of the
 	// session cap and the reset of the counter), decided on the password as it is then.
 	LoginOpen
+	// Refresh is POST /auth/refresh.
 	Refresh
+	// Logout is POST /auth/logout, with its scope.
 	Logout
 	// Authorize is the authorizer's decision on an access token (then GET /me).
 	Authorize
 	// SignOut is DELETE /auth/sessions/{id}, after the authorizer allowed the caller.
 	SignOut
-	// PasswordTry and PasswordEnd are POST /auth/password's two halves, as for login:
-	// the counted check of the current password, then the one write that changes it.
+	// PasswordTry is the first half of POST /auth/password, as for login: the counted
+	// check of the current password (or a whole change that stopped there).
 	PasswordTry
+	// PasswordEnd is the second half: the one write that changes the password.
 	PasswordEnd
 )
 
 var kindNames = [...]string{"login", "login-open", "refresh", "logout", "authorize", "sign-out", "password", "password-end"}
 
+// String names the kind in descriptions.
 func (k Kind) String() string { return kindNames[k] }
 
 // Input is one operation as the client issued it. Tokens and passwords never appear:
@@ -115,10 +119,11 @@ type Input struct {
 	Foreign     bool   // sign-out: the target is another user's session
 	Ver, Exp    int64  // authorize: the access token's ver and exp claims
 
-	// Lost is how many of the counting writes (UpdateItem) reached the table but had
-	// their response lost, so the SDK sent them again: each may have counted once
-	// more. Reached is how many reached the table at all (a bound for an operation
-	// whose outcome is unknown).
+	// Lost is how many of its UpdateItem writes (a login's or a password change's
+	// counting writes, a sign-out's one write) reached the table but had their answer
+	// lost, so the SDK sent them again: each counting one may have counted once more.
+	// Reached is how many reached the table at all (a bound for an operation whose
+	// outcome is unknown).
 	Lost, Reached int
 	// LostTx: a transaction of the operation reached the table and its answer was lost.
 	LostTx bool
