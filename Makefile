@@ -44,7 +44,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.checkov-$(CHECKOV_VERSION)
 
 DDBLOCAL := $(CACHE)/bin/ddblocal
 
-.PHONY: sam-local-env test vet go-test fuzz sam-validate checkov sam-build build build-env run bench clean sam browser-test
+.PHONY: sam-local-env test vet go-test fuzz sam-validate checkov sam-build build build-env run bench clean sam browser-test check-history
 
 # In this order even under make -j: the template checks come after the Go tests.
 test: go-test
@@ -92,6 +92,24 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzCookieValue$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/api
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRefreshToken$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/session
 	$(GO) test -run='^$$' -fuzz='^FuzzNormalizeUsername$$' -fuzztime=$(FUZZTIME) -parallel=1 ./internal/password
+
+# Linearizability of concurrent histories (internal/history): OPS client operations of
+# devices of several accounts at once against the wired App, FAULTS the share of DynamoDB
+# requests that get a fault, SEED fixing the choices and the faults (not the
+# interleaving). `make test` runs a short configuration; this one is for long runs.
+# Uses the DynamoDB Local at AWS_ENDPOINT_URL_DYNAMODB, or starts its own. A violation
+# is printed and visualised under $(CACHE)/history/. HISTORY_ARGS adds flags
+# (-history.users=N -history.clients=N); RACE=-race runs it under the race detector.
+SEED    ?= 1
+OPS     ?= 20000
+FAULTS  ?= 0.1
+RACE    ?=
+HISTORY_ARGS ?=
+check-history:
+	# The SDK warns on every DynamoDB Local error answer (no CRC header); drop that noise.
+	$(GO) test $(RACE) -count=1 -timeout 3h -v -run '^TestConcurrentHistoriesAreLinearizable$$' ./internal/history \
+		-args -history.seed=$(SEED) -history.ops=$(OPS) -history.faults=$(FAULTS) -history.wall=150m $(HISTORY_ARGS) \
+		2>&1 | grep -v 'failed to close HTTP response body'
 
 $(SAM_STAMP):
 	[[ -x $(SAM_VENV)/bin/pip ]] || $(PYTHON) -m venv $(SAM_VENV)
