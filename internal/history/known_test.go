@@ -1,7 +1,6 @@
 package history
 
 import (
-	"flag"
 	"net/http"
 	"testing"
 	"time"
@@ -9,19 +8,12 @@ import (
 	"github.com/example/sessions/internal/testenv"
 )
 
-// The violations the history check found and the service has not fixed yet, each
-// reproduced directly. They fail until fixed, so they skip unless asked for:
-//
-//	go test ./internal/history -run '^TestKnownViolation' -args -history.repro
-//
-// When one is fixed, drop its skip and its Deviation from known (history_test.go).
-var reproFlag = flag.Bool("history.repro", false, "run the reproductions of known violations (they fail until fixed)")
-
+// The violations the history check found, each reproduced directly: they failed
+// before their fixes and are regression tests now. A new violation gets a test here
+// and, until it is fixed, a Deviation in known (history_test.go), so the main check
+// still finds any other.
 func repro(t *testing.T) *testenv.Harness {
 	t.Helper()
-	if !*reproFlag {
-		t.Skip("a known violation, not fixed yet: run with -args -history.repro")
-	}
 	return testenv.New(t, testenv.Options{Env: env})
 }
 

@@ -321,7 +321,9 @@ func (m *model) step(s0 *state, in Input, out Output) []*state {
 			return []*state{s}
 		case out.Status == 204 && i >= 0:
 			return []*state{s.without(i)}
-		case out.Status == 404 && i < 0:
+		case (out.Status == 204 || out.Status == 404) && i < 0:
+			// One of the user's that has ended: done already (204), or 404 once
+			// DynamoDB's TTL has deleted an expired one's item.
 			return []*state{s}
 		case out.Status == 404 && in.Lost > 0 && m.p.Tolerate&SignOutLostAnswer404 != 0:
 			return []*state{s.without(i)}
