@@ -9,7 +9,8 @@ import (
 )
 
 // The violations the history check found, each reproduced directly: they failed
-// before their fixes and are regression tests now. A new violation gets a test here
+// before their fixes and are regression tests now (each comment tells what the service
+// did before its fix). A new violation gets a test here
 // and, until it is fixed, a Deviation in known (history_test.go), so the main check
 // still finds any other.
 func repro(t *testing.T) *testenv.Harness {
@@ -22,7 +23,7 @@ func repro(t *testing.T) *testenv.Harness {
 // and "all" keep it for a token two or more rotations old (theft, which they end).
 // Scope "others" returns revokeForReuse's ErrInvalidGrant instead (service.go,
 // logoutMany), so the client is told 401 invalid_grant. The session does end.
-func TestKnownViolationLogoutOthersWithAnOlderTokenAnswers401(t *testing.T) {
+func TestFixedLogoutOthersWithAnOlderTokenAnswers204(t *testing.T) {
 	h := repro(t)
 	u := h.CreateUser(t, "alice", "", "")
 	first := h.Login(t, u.Name, u.Password)
@@ -40,7 +41,7 @@ func TestKnownViolationLogoutOthersWithAnOlderTokenAnswers401(t *testing.T) {
 // user's and live). When its answer is lost the SDK sends it again, and the retry's
 // condition fails on the first attempt's own write: the route answers 404 "no such
 // session" for the session it has just signed out.
-func TestKnownViolationSignOutWithALostAnswerAnswers404(t *testing.T) {
+func TestFixedSignOutWithALostAnswerAnswers204(t *testing.T) {
 	h := repro(t)
 	u := h.CreateUser(t, "alice", "", "")
 	caller := h.Login(t, u.Name, u.Password)
@@ -66,7 +67,7 @@ func TestKnownViolationSignOutWithALostAnswerAnswers404(t *testing.T) {
 // decided again on the record as it now is, and the current password no longer
 // matches: 401 invalid_credentials, while the password has been changed and every
 // other session ended.
-func TestKnownViolationPasswordChangeWithALostAnswerAnswers401(t *testing.T) {
+func TestFixedPasswordChangeWithALostAnswerAnswers200(t *testing.T) {
 	h := repro(t)
 	u := h.CreateUser(t, "alice", "", "")
 	caller := h.Login(t, u.Name, u.Password)
@@ -93,7 +94,7 @@ func TestKnownViolationPasswordChangeWithALostAnswerAnswers401(t *testing.T) {
 // the service writes again (retryConflict), and that new transaction's Put finds its
 // own session already there: "session id taken" (ErrExists), which no handler maps,
 // so 500 internal_error, for a login whose session exists (and counts for the cap).
-func TestKnownViolationLoginWithALostAnswerAnswers500(t *testing.T) {
+func TestFixedLoginWithALostAnswerAnswers200(t *testing.T) {
 	h := repro(t)
 	u := h.CreateUser(t, "alice", "", "")
 	// The login's transaction: the session's Put and the login record's Update.
@@ -119,7 +120,7 @@ func TestKnownViolationLoginWithALostAnswerAnswers500(t *testing.T) {
 // The login's conditions (the list unchanged, the evicted session unrotated and not
 // revoked) all still hold, so it ends the least recently used session although the
 // sign-out had made room: one device more is signed out than the cap requires.
-func TestKnownViolationALoginAtTheCapEvictsThoughASignOutMadeRoom(t *testing.T) {
+func TestFixedALoginAtTheCapDoesNotEvictWhenASignOutMadeRoom(t *testing.T) {
 	h := repro(t)
 	u := h.CreateUser(t, "alice", "", "")
 	lru := h.Login(t, u.Name, u.Password)
