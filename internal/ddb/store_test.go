@@ -230,7 +230,7 @@ func TestCreateSession(t *testing.T) {
 			t.Error("failure counter survives a successful login")
 		}
 	})
-	t.Run("session items carry the GSI keys and no ttl beyond the deadlines", func(t *testing.T) {
+	t.Run("session items carry their user and creation time, and no ttl beyond the deadlines", func(t *testing.T) {
 		it := f.h.SessionItem(t, f.sess.ID)
 		if testenv.S(it, "user_id") != f.sess.UserID || testenv.N(it, "created_at") != now.Unix() || testenv.N(it, "ttl") != f.sess.IdleExp.Unix() {
 			t.Errorf("item %v", it)

@@ -44,8 +44,6 @@ func (s *benchStore) Rotate(_ context.Context, in RotateInput) (*Session, error)
 func (s *benchStore) RevokeSession(context.Context, string, []byte, string, time.Time) (*Session, error) {
 	return s.sess, nil
 }
-func (s *benchStore) BumpVersion(context.Context, string, string, *Revocation) error { return nil }
-func (s *benchStore) ListUserSessions(context.Context, string) ([]string, error)     { return nil, nil }
 
 func benchService(b *testing.B, alg string, st Store) *Service {
 	b.Helper()
