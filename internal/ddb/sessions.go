@@ -271,12 +271,13 @@ func (s *Store) revokeIfLive(r session.Revocation) *types.Update {
 // SignOut revokes one session of a user (a device signed out from the list), in one
 // conditional UpdateItem: it must be the user's and live. A session of the user's that
 // has already ended (revoked, a retry of this very write whose answer was lost, or past
-// a deadline) is a success with nothing written: signing out is idempotent.
+// a deadline) is a success with nothing written: signing out is idempotent. It reports
+// whether this call ended the session.
 // session.ErrNotFound for an unknown ID and another user's session alike, so the answer
 // tells the caller nothing about sessions that are not theirs. The session's entry
 // stays in the login record's list until the next rewrite drops it; its own item says
 // it ended.
-func (s *Store) SignOut(ctx context.Context, uid, sid, reason string, now time.Time) error {
+func (s *Store) SignOut(ctx context.Context, uid, sid, reason string, now time.Time) (bool, error) {
 	values := map[string]types.AttributeValue{":now": num(now.Unix()), ":r": str(reason), ":uid": str(uid)}
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                           s.table,
@@ -289,12 +290,15 @@ func (s *Store) SignOut(ctx context.Context, uid, sid, reason string, now time.T
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) && getS(ccf.Item, "user_id") == uid {
-		return nil // the user's, and no longer live: already signed out
+		// The user's, and no longer live: already signed out. It was this very write
+		// if the item carries its reason and time (the SDK retried it after its
+		// answer was lost); another sign-out in the same second counts as this one.
+		return getS(ccf.Item, "revoke_reason") == reason && getN(ccf.Item, "revoked_at") == now.Unix(), nil
 	}
 	if err != nil {
-		return classify("sign out", err)
+		return false, classify("sign out", err)
 	}
-	return nil
+	return true, nil
 }
 
 // Reauthenticated records that the password was checked again in a live session of

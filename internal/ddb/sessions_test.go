@@ -105,7 +105,7 @@ func TestALoginAtTheLimitEvictsOnlyAnUnusedSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := f.store.SignOut(testenv.Ctx(t), f.sess.UserID, stay.ID, session.ReasonSignedOut, now); err != nil {
+		if _, err := f.store.SignOut(testenv.Ctx(t), f.sess.UserID, stay.ID, session.ReasonSignedOut, now); err != nil {
 			t.Fatal(err)
 		}
 		s, err := f.open(t, session.LoginSuccess{Limit: 2, Evict: []*session.Session{f.sess}, Stay: []*session.Session{stay}})
@@ -286,7 +286,7 @@ func TestSignOut(t *testing.T) {
 		{"an unknown session is ErrNotFound", f.sess.UserID, newSID()},
 	} {
 		t.Run(tc.name+" and changes nothing", func(t *testing.T) {
-			if err := f.store.SignOut(ctx, tc.uid, tc.sid, session.ReasonSignedOut, now); !errors.Is(err, session.ErrNotFound) {
+			if _, err := f.store.SignOut(ctx, tc.uid, tc.sid, session.ReasonSignedOut, now); !errors.Is(err, session.ErrNotFound) {
 				t.Fatalf("err = %v, want ErrNotFound", err)
 			}
 			if f.h.Revoked(t, f.sess.ID) || f.h.Item(t, "s#"+tc.sid) != nil && tc.sid != f.sess.ID {
@@ -294,16 +294,16 @@ func TestSignOut(t *testing.T) {
 			}
 		})
 	}
-	if err := f.store.SignOut(ctx, f.sess.UserID, f.sess.ID, session.ReasonSignedOut, now); err != nil {
-		t.Fatal(err)
+	if ended, err := f.store.SignOut(ctx, f.sess.UserID, f.sess.ID, session.ReasonSignedOut, now); err != nil || !ended {
+		t.Fatalf("SignOut = %v, %v; want it to end the session", ended, err)
 	}
 	if testenv.S(f.h.SessionItem(t, f.sess.ID), "revoke_reason") != session.ReasonSignedOut {
 		t.Fatal("not revoked")
 	}
 	t.Run("signing out a session of the user's that already ended succeeds and writes nothing", func(t *testing.T) {
 		before := f.h.SessionItem(t, f.sess.ID)
-		if err := f.store.SignOut(ctx, f.sess.UserID, f.sess.ID, session.ReasonLogout, now.Add(time.Minute)); err != nil {
-			t.Fatalf("err = %v, want nil", err)
+		if ended, err := f.store.SignOut(ctx, f.sess.UserID, f.sess.ID, session.ReasonLogout, now.Add(time.Minute)); err != nil || ended {
+			t.Fatalf("SignOut = %v, %v; want nil, and not ended by this call", ended, err)
 		}
 		if after := f.h.SessionItem(t, f.sess.ID); testenv.S(after, "revoke_reason") != testenv.S(before, "revoke_reason") ||
 			testenv.N(after, "revoked_at") != testenv.N(before, "revoked_at") {
@@ -316,11 +316,11 @@ func TestSignOut(t *testing.T) {
 			t.Fatal(err)
 		}
 		clear := f.h.Net.Inject("UpdateItem", 1, testenv.LoseResponse())
-		err = f.store.SignOut(ctx, f.sess.UserID, other.ID, session.ReasonSignedOut, now)
+		ended, err := f.store.SignOut(ctx, f.sess.UserID, other.ID, session.ReasonSignedOut, now)
 		if clear() != 1 {
 			t.Fatal("the fault never fired")
 		}
-		if err != nil || testenv.S(f.h.SessionItem(t, other.ID), "revoke_reason") != session.ReasonSignedOut {
+		if err != nil || !ended || testenv.S(f.h.SessionItem(t, other.ID), "revoke_reason") != session.ReasonSignedOut {
 			t.Fatalf("err = %v, session %v", err, f.h.SessionItem(t, other.ID))
 		}
 	})

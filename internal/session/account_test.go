@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -430,4 +431,25 @@ func TestAWriteCommittedBeforeAConflictIsNotRunTwice(t *testing.T) {
 		wantDenied(t, h, mine.AccessToken, other.AccessToken)
 		h.Login(t, u.Name, "an entirely new passphrase")
 	})
+}
+
+// Signing out a session twice answers 204 both times, and only the call that ended it
+// is an audit event.
+func TestSigningOutTwiceIsOneAuditEvent(t *testing.T) {
+	t.Parallel()
+	h := testenv.New(t, testenv.Options{})
+	u := h.CreateUser(t, "alice", "", "")
+	a := h.Login(t, u.Name, u.Password)
+	b := h.Login(t, u.Name, u.Password)
+	for range 2 {
+		if code := h.SignOut(t, a.AccessToken, b.SessionID); code != http.StatusNoContent {
+			t.Fatalf("sign out: %d", code)
+		}
+		// A second sign-out in the same second with the same reason cannot be told
+		// from a retry of the first (ddb.Store.SignOut).
+		h.Clock.Advance(time.Second)
+	}
+	if n := strings.Count(h.Logs.String(), `"msg":"session signed out"`); n != 1 {
+		t.Errorf("%d sign-out audit lines, want 1", n)
+	}
 }

@@ -189,8 +189,13 @@ func (s *Service) SignOut(ctx context.Context, uid, sid string) (err error) {
 	ctx = metrics.WithFunction(ctx, metrics.FunctionAccount)
 	defer func() { s.metrics.Count(ctx, metrics.SignOuts, outcomeOf(err), 1) }()
 	now := s.now()
-	if err := s.store.SignOut(ctx, uid, sid, ReasonSignedOut, now); err != nil {
+	ended, err := s.store.SignOut(ctx, uid, sid, ReasonSignedOut, now)
+	if err != nil {
 		return err
+	}
+	if !ended {
+		s.log.InfoContext(ctx, "sign-out of a session that had already ended: nothing done", "uid", uid, "sid", LogID(sid))
+		return nil
 	}
 	s.emit(ctx, "session signed out", audit.Record{Event: audit.SessionSignedOut, UserID: uid, SessionID: sid, Reason: ReasonSignedOut, Time: now})
 	return nil

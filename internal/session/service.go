@@ -35,7 +35,7 @@ type Store interface {
 	GetSession(ctx context.Context, sid string) (*Session, error)
 	GetSessions(ctx context.Context, ids []string) (map[string]*Session, error)
 	EndSessions(ctx context.Context, e Ending) error
-	SignOut(ctx context.Context, uid, sid, reason string, now time.Time) error
+	SignOut(ctx context.Context, uid, sid, reason string, now time.Time) (bool, error)
 	Reauthenticated(ctx context.Context, sess *Session, l *Login, at time.Time) error
 	GetUser(ctx context.Context, uid string) (*User, error)
 	CreateUser(ctx context.Context, l *Login) error
