@@ -13,7 +13,12 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -131,6 +136,15 @@ var Definitions = []Definition{
 type Recorder struct {
 	log       *slog.Logger
 	namespace string
+	// directives caches each line shape's EMF directive, encoded: it depends only on
+	// the namespace, whether the line has an outcome and its metrics' names and units,
+	// so the authorizer's per-request line costs no reflection.
+	directives sync.Map // directiveKey -> []byte
+}
+
+type directiveKey struct {
+	outcome bool
+	metrics string // the names and units, in order
 }
 
 // New returns a Recorder writing to log (the function's JSON logger, whose lines reach
@@ -195,12 +209,9 @@ const (
 	DimensionOutcome  = "Outcome"
 )
 
-// The EMF metadata ("_aws"), as the specification names it.
+// The EMF metadata ("_aws") is {"Timestamp": ms, "CloudWatchMetrics": [directive]}, as
+// the specification names it (Recorder.write); the directive is:
 type (
-	emfMetadata struct {
-		Timestamp         int64          `json:"Timestamp"`
-		CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
-	}
 	emfDirective struct {
 		Namespace  string      `json:"Namespace"`
 		Dimensions [][]string  `json:"Dimensions"`
@@ -221,21 +232,53 @@ func (r *Recorder) write(ctx context.Context, outcome string, data []datum) {
 	if !r.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	dims := []string{DimensionFunction}
 	attrs := make([]slog.Attr, 0, 3+len(data))
 	attrs = append(attrs, slog.String(DimensionFunction, FunctionOf(ctx)))
 	if outcome != "" {
-		dims = append(dims, DimensionOutcome)
 		attrs = append(attrs, slog.String(DimensionOutcome, outcome))
 	}
-	d := emfDirective{Namespace: r.namespace, Dimensions: [][]string{dims}}
 	for _, x := range data {
-		d.Metrics = append(d.Metrics, emfMetric{Name: x.name, Unit: x.unit})
 		attrs = append(attrs, slog.Float64(x.name, x.value))
 	}
 	// The timestamp is the real time, whatever clock the service runs on: CloudWatch
 	// drops metric data more than two weeks old or two hours ahead.
-	meta := emfMetadata{Timestamp: time.Now().UnixMilli(), CloudWatchMetrics: []emfDirective{d}}
-	attrs = append(attrs, slog.Any("_aws", meta))
+	dir := r.directive(outcome != "", data)
+	meta := make([]byte, 0, 64+len(dir))
+	meta = append(meta, `{"Timestamp":`...)
+	meta = strconv.AppendInt(meta, time.Now().UnixMilli(), 10)
+	meta = append(meta, `,"CloudWatchMetrics":[`...)
+	meta = append(meta, dir...)
+	meta = append(meta, `]}`...)
+	attrs = append(attrs, slog.Any("_aws", json.RawMessage(meta)))
 	r.log.LogAttrs(ctx, slog.LevelInfo, Message, attrs...)
+}
+
+// directive returns the encoded EMF directive of a line shape (emfDirective), made
+// once per shape.
+func (r *Recorder) directive(outcome bool, data []datum) []byte {
+	var b strings.Builder
+	for _, x := range data {
+		b.WriteString(x.name)
+		b.WriteByte(0)
+		b.WriteString(x.unit)
+		b.WriteByte(0)
+	}
+	key := directiveKey{outcome: outcome, metrics: b.String()}
+	if v, ok := r.directives.Load(key); ok {
+		return v.([]byte)
+	}
+	dims := []string{DimensionFunction}
+	if outcome {
+		dims = append(dims, DimensionOutcome)
+	}
+	d := emfDirective{Namespace: r.namespace, Dimensions: [][]string{dims}}
+	for _, x := range data {
+		d.Metrics = append(d.Metrics, emfMetric{Name: x.name, Unit: x.unit})
+	}
+	enc, err := json.Marshal(d)
+	if err != nil {
+		panic(fmt.Sprintf("metrics: encoding a directive: %v", err)) // strings and slices only: it cannot fail
+	}
+	r.directives.Store(key, enc)
+	return enc
 }
