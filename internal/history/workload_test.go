@@ -255,19 +255,7 @@ func (r *run) record(c *client, in Input, out Output, call, ret int64, s summary
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.outcomes[fmt.Sprintf("%s %d", in.Kind, status)]++
-	// The answers of the known violations that show from the answer alone (the
-	// model decides the rest).
-	switch {
-	case in.Kind == Logout && status == http.StatusUnauthorized:
-		r.outcomes["shape of a known violation: logout 401"]++
-	case in.Kind == SignOut && status == http.StatusNotFound && s.lost > 0:
-		r.outcomes["shape of a known violation: sign-out 404 after a lost answer"]++
-	case in.Kind == PasswordTry && out.Code == "invalid_credentials" && s.lostTx:
-		r.outcomes["shape of a known violation: password 401 after a lost answer"]++
-	case in.Kind == LoginTry && status == http.StatusInternalServerError && s.lostTx:
-		r.outcomes["shape of a known violation: login 500 after a lost answer"]++
-	}
-	if status == http.StatusInternalServerError && !(in.Kind == LoginTry && s.lostTx && r.cfg.tolerate&LoginLostAnswer500 != 0) {
+	if status == http.StatusInternalServerError {
 		r.problems = append(r.problems, fmt.Sprintf("%s answered 500 (round %d): %s", in.Kind, r.round, note))
 	}
 	add := func(op Op) {
